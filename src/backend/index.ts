@@ -1,0 +1,103 @@
+/**
+ * Tensor backend selection.
+ *
+ * `auto` tries, in order: `node-gpu` (@tensorflow/tfjs-node-gpu, libtensorflow with CUDA), `node`
+ * (@tensorflow/tfjs-node, libtensorflow on CPU), `wasm` (@tensorflow/tfjs-backend-wasm, XNNPACK, one thread
+ * in Node), `cpu` (plain JavaScript). The first that loads wins; why the others did not is logged. The
+ * choice can be forced with the `--backend` flag or `TOPOPROBE_BACKEND`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { getLogger } from '../util/log.js';
+import { TopoprobeError } from '../util/errors.js';
+import { registerSegmentSumKernel } from './segment-sum.js';
+
+export const BACKEND_NAMES = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_NAMES)[number];
+export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
+
+export interface BackendInfo {
+  /** What was chosen. */
+  name: ConcreteBackend;
+  /** tfjs's own name for it (`tensorflow`, `wasm`, `cpu`). */
+  tfBackend: string;
+  /** Why each backend tried before it was not used. */
+  skipped: Array<{ name: ConcreteBackend; reason: string }>;
+}
+
+let current: BackendInfo | undefined;
+
+async function importOptional(spec: string): Promise<void> {
+  // A variable specifier keeps TypeScript from requiring the optional package's types.
+  await import(spec);
+}
+
+async function tryBackend(name: ConcreteBackend): Promise<string> {
+  switch (name) {
+    case 'node-gpu':
+      await importOptional('@tensorflow/tfjs-node-gpu');
+      if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node-gpu loaded but the tensorflow backend did not initialise');
+      return 'tensorflow';
+    case 'node':
+      await importOptional('@tensorflow/tfjs-node');
+      if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node loaded but the tensorflow backend did not initialise');
+      return 'tensorflow';
+    case 'wasm':
+      await import('@tensorflow/tfjs-backend-wasm');
+      registerSegmentSumKernel('wasm');
+      if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+      return 'wasm';
+    case 'cpu':
+      registerSegmentSumKernel('cpu');
+      if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise');
+      return 'cpu';
+  }
+}
+
+function shortReason(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/Cannot find (package|module)/.test(msg)) return 'not installed';
+  return msg.split('\n')[0]!.slice(0, 200);
+}
+
+/** Parses a backend name from a flag or the environment, naming the source on error. */
+export function parseBackendChoice(value: string | undefined, source: string): BackendChoice {
+  const v = (value ?? 'auto').trim().toLowerCase();
+  if ((BACKEND_NAMES as readonly string[]).includes(v)) return v as BackendChoice;
+  throw new TopoprobeError(`${source}: unknown backend "${value}" (expected one of ${BACKEND_NAMES.join(', ')})`);
+}
+
+/**
+ * Selects and initialises the tensor backend. `choice` defaults to `TOPOPROBE_BACKEND`, then `auto`.
+ * Calling it again with the same choice (or `auto`) keeps the current backend unless `reselect` is set;
+ * a different concrete choice switches backends.
+ */
+export async function initBackend(choice?: BackendChoice, opts: { reselect?: boolean } = {}): Promise<BackendInfo> {
+  const resolved = choice ?? parseBackendChoice(process.env.TOPOPROBE_BACKEND, 'TOPOPROBE_BACKEND');
+  if (current && !opts.reselect && (resolved === 'auto' || resolved === current.name)) return current;
+  const log = getLogger();
+  // tfjs's own console warnings (e.g. its advert for tfjs-node on the cpu backend) would mix with the
+  // CLI's output; the choice and the reasons are logged here instead.
+  tf.enableProdMode();
+  const order: ConcreteBackend[] = resolved === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [resolved];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of order) {
+    try {
+      const tfBackend = await tryBackend(name);
+      await tf.ready();
+      current = { name, tfBackend, skipped };
+      log.info({ backend: name, skipped }, `tensor backend: ${name}` + (skipped.length ? ` (skipped ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''));
+      return current;
+    } catch (err) {
+      if (resolved !== 'auto') {
+        throw new TopoprobeError(`backend "${name}" is not available: ${shortReason(err)}`, { cause: err });
+      }
+      skipped.push({ name, reason: shortReason(err) });
+    }
+  }
+  throw new TopoprobeError(`no tensor backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+/** The backend chosen by the last initBackend, if any. */
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}

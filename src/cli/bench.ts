@@ -1,0 +1,53 @@
+/** `topoprobe bench`: time training steps of a BERT of a given size (see src/train/bench.ts). */
+import type { CommandModule } from 'yargs';
+import { initBackend, parseBackendChoice } from '../backend/index.js';
+import { benchTrainingStep } from '../train/bench.js';
+import { getLogger } from '../util/log.js';
+import { check } from '../util/errors.js';
+
+interface BenchArgs {
+  backend?: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  inter: number;
+  batch: number;
+  seq: number;
+  vocab: number;
+  labels: number;
+  warmup: number;
+  steps: number;
+  seed: number;
+}
+
+export const benchCommand: CommandModule<object, BenchArgs> = {
+  command: 'bench',
+  describe: 'Time full training steps (forward, backward, AdamW) and print JSON with ms_per_step and tokens_per_s',
+  builder: (y) =>
+    y
+      .option('layers', { type: 'number', default: 2, describe: 'Encoder layers' })
+      .option('hidden', { type: 'number', default: 128, describe: 'Hidden size' })
+      .option('heads', { type: 'number', default: 2, describe: 'Attention heads' })
+      .option('inter', { type: 'number', default: 512, describe: 'Feed-forward (intermediate) size' })
+      .option('batch', { type: 'number', default: 8, describe: 'Batch size' })
+      .option('seq', { type: 'number', default: 64, describe: 'Sequence length' })
+      .option('vocab', { type: 'number', default: 30522, describe: 'Vocabulary size' })
+      .option('labels', { type: 'number', default: 2, describe: 'Classifier outputs' })
+      .option('warmup', { type: 'number', default: 1, describe: 'Untimed warm-up steps' })
+      .option('steps', { type: 'number', default: 3, describe: 'Timed steps (the median is reported)' })
+      .option('seed', { type: 'number', default: 0 }) as never,
+  handler: async (args) => {
+    for (const k of ['layers', 'hidden', 'heads', 'inter', 'batch', 'seq', 'vocab', 'labels', 'steps'] as const) {
+      check(Number.isInteger(args[k]) && args[k] > 0, `--${k} must be a positive integer (got ${args[k]})`);
+    }
+    check(Number.isInteger(args.warmup) && args.warmup >= 0, `--warmup must be a non-negative integer (got ${args.warmup})`);
+    check(args.hidden % args.heads === 0, `--hidden ${args.hidden} must be a multiple of --heads ${args.heads}`);
+    await initBackend(parseBackendChoice(args.backend, '--backend'));
+    const log = getLogger();
+    const result = benchTrainingStep({
+      ...args,
+      onStep: ({ step, warmup, ms }) => log.info(`${warmup ? 'warm-up' : 'step'} ${step + 1}: ${ms.toFixed(0)} ms`),
+    });
+    process.stdout.write(JSON.stringify(result) + '\n');
+  },
+};

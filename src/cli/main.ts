@@ -1,0 +1,57 @@
+/**
+ * The `topoprobe` command line: a thin layer over the library. Each command lives in its own file and
+ * registers itself here. User errors (TopoprobeError) print their message and exit with status 2.
+ */
+import yargs, { type Argv } from 'yargs';
+import { TopoprobeError } from '../util/errors.js';
+import { createLogger } from '../util/log.js';
+import { BACKEND_NAMES } from '../backend/index.js';
+import { hiddenStatesCommand } from './hidden-states.js';
+import { benchCommand } from './bench.js';
+
+export interface GlobalArgs {
+  backend?: string;
+  'log-level': string;
+  'data-dir'?: string;
+}
+
+function parser(argv: string[]): Argv<GlobalArgs> {
+  return yargs(argv)
+    .scriptName('topoprobe')
+    .usage('$0 <command> [options]')
+    .option('backend', {
+      type: 'string',
+      choices: BACKEND_NAMES as unknown as string[],
+      describe: 'Tensor backend (default: $TOPOPROBE_BACKEND, else auto: node-gpu, node, wasm, cpu)',
+    })
+    .option('log-level', { type: 'string', default: process.env.TOPOPROBE_LOG_LEVEL ?? 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'Console log level' })
+    .option('data-dir', { type: 'string', describe: 'Data directory (default: $TOPOPROBE_DATA_DIR, else ../shared/data, else ~/.cache/topoprobe/data)' })
+    .middleware((args) => {
+      createLogger({ level: args['log-level'] });
+    })
+    .command(hiddenStatesCommand)
+    .command(benchCommand)
+    .demandCommand(1, 'Name a command (see --help).')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((msg, err) => {
+      throw err ?? new TopoprobeError(msg);
+    }) as unknown as Argv<GlobalArgs>;
+}
+
+/** Runs the CLI on `argv` and returns the exit status. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    await parser(argv).parseAsync();
+    return 0;
+  } catch (err) {
+    if (err instanceof TopoprobeError) {
+      process.stderr.write(`topoprobe: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

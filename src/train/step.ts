@@ -1,0 +1,52 @@
+/**
+ * One optimisation step: forward, loss, backward, clipping, AdamW update. Shared by fine-tuning and the
+ * benchmark so both measure and run the same thing.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BertModel, BertInputs } from '../model/bert.js';
+import { isRegression } from '../model/config.js';
+import { taskLoss } from './loss.js';
+import { type AdamW, clipByGlobalNorm } from './optimizer.js';
+
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+}
+
+/** Gradients of `lossFn` with respect to every trainable parameter, keyed by Hugging Face name. */
+export function parameterGrads(
+  params: Map<string, tf.Variable>,
+  lossFn: () => tf.Scalar,
+): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const vars = [...params.values()].filter((v) => v.trainable);
+  const { value, grads } = tf.variableGrads(lossFn, vars);
+  const byName: Record<string, tf.Tensor> = {};
+  for (const [name, v] of params) {
+    const g = grads[v.name];
+    if (g) byName[name] = g;
+  }
+  return { value, grads: byName };
+}
+
+/** The task loss of `model` (which must have a head) on one batch. */
+export function batchLoss(model: BertModel, inputs: BertInputs, labels: tf.Tensor1D, training: boolean): tf.Scalar {
+  const out = model.forward(inputs, { training, hiddenStates: 'none' });
+  return taskLoss(out.logits!, labels, isRegression(model.config));
+}
+
+/** forward + backward + clip + AdamW on one batch. */
+export function trainingStep(
+  model: BertModel,
+  optimizer: AdamW,
+  inputs: BertInputs,
+  labels: tf.Tensor1D,
+  opts: { lr: number; maxGradNorm?: number; training?: boolean },
+): StepResult {
+  const { value, grads } = parameterGrads(model.params, () => batchLoss(model, inputs, labels, opts.training ?? true));
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  const clipped = opts.maxGradNorm !== undefined ? clipByGlobalNorm(grads, opts.maxGradNorm) : { norm: NaN, grads };
+  optimizer.apply(model.params, clipped.grads, opts.lr);
+  tf.dispose(Object.values(clipped.grads));
+  return { loss, gradNorm: clipped.norm };
+}

@@ -1,0 +1,39 @@
+/** Shared test helpers: fixture paths and numeric comparisons. */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+export interface ReferenceOutputs {
+  config: Record<string, unknown>;
+  input_ids: number[][];
+  attention_mask: number[][];
+  token_type_ids: number[][];
+  labels: number[];
+  loss: number;
+  logits: number[][];
+  pooled_output: number[][];
+  hidden_states: number[][][][];
+  grad: Record<string, number | number[] | number[][]>;
+  texts: Array<{ text: string; tokens: string[]; ids: number[]; input_ids: number[] }>;
+}
+
+/** The torch reference's outputs for the tiny fixtures (scripts/reference/make_fixtures.py). */
+export function referenceOutputs(): ReferenceOutputs {
+  return JSON.parse(readFileSync(join(FIXTURES, 'tiny-bert-expected.json'), 'utf8')) as ReferenceOutputs;
+}
+
+export function flatten(x: unknown): number[] {
+  return Array.isArray(x) ? x.flatMap(flatten) : [x as number];
+}
+
+/** The largest absolute difference between two equally shaped nested arrays. */
+export function maxAbsDiff(a: unknown, b: unknown): number {
+  const fa = flatten(a);
+  const fb = flatten(b);
+  if (fa.length !== fb.length) throw new Error(`size mismatch: ${fa.length} vs ${fb.length}`);
+  let m = 0;
+  for (let i = 0; i < fa.length; i++) m = Math.max(m, Math.abs(fa[i]! - fb[i]!));
+  return m;
+}

@@ -1,0 +1,401 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bertParameterShapes, parseBertConfig } from '../src/model/config.js';
+import { loadCheckpoint, saveCheckpoint, type WeightMap } from '../src/model/checkpoint.js';
+import { hubCacheDir, resolveModel, type ResolveModelOptions } from '../src/model/hub.js';
+import { writeSafetensors } from '../src/model/safetensors.js';
+import { TopoprobeError } from '../src/util/errors.js';
+
+const COMMIT = '0123456789abcdef0123456789abcdef01234567';
+const TINY = { model_type: 'bert', vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8 };
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** The git blob hash the hub sends as ETag for regular (non-LFS) files. */
+const gitSha1 = (b: Buffer): string => createHash('sha1').update(`blob ${b.byteLength}\0`).update(b).digest('hex');
+
+interface Recorded {
+  server: 'hub' | 'cdn';
+  path: string;
+  authorization?: string;
+}
+
+/**
+ * A fake Hugging Face hub on 127.0.0.1 with the headers the real one sends: regular files answer 200
+ * with a git-sha1 ETag and X-Repo-Commit; LFS files (*.safetensors) answer 302 to a separate "CDN"
+ * origin with X-Linked-Etag (the sha256), X-Linked-Size and X-Repo-Commit, and the CDN answers with
+ * its own, different ETag.
+ */
+class FakeHub {
+  readonly requests: Recorded[] = [];
+  readonly repos = new Map<string, Map<string, Buffer>>();
+  /** Files the CDN cuts off halfway (socket destroyed after half the body). */
+  readonly truncate = new Set<string>();
+  /** Answer unknown repos with 401 RepoNotFound (as the real hub does without a token) instead of 404. */
+  unknownRepoStatus = 404;
+  private hub!: Server;
+  private cdn!: Server;
+  hubUrl = '';
+  cdnUrl = '';
+
+  async start(): Promise<void> {
+    this.hub = createServer((req, res) => this.serveHub(req, res));
+    this.cdn = createServer((req, res) => this.serveCdn(req, res));
+    this.hubUrl = await listen(this.hub);
+    this.cdnUrl = await listen(this.cdn);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [this.hub, this.cdn]) {
+      s.closeAllConnections();
+      await new Promise<void>((done) => s.close(() => done()));
+    }
+  }
+
+  count(server?: 'hub' | 'cdn'): number {
+    return this.requests.filter((r) => server === undefined || r.server === server).length;
+  }
+
+  private record(server: 'hub' | 'cdn', req: IncomingMessage): void {
+    this.requests.push({ server, path: req.url ?? '', authorization: req.headers.authorization });
+  }
+
+  private serveHub(req: IncomingMessage, res: ServerResponse): void {
+    this.record('hub', req);
+    const m = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(400).end();
+    const [, repoId, rawRevision, rawFile] = m as unknown as [string, string, string, string];
+    const revision = decodeURIComponent(rawRevision);
+    const file = rawFile.split('/').map(decodeURIComponent).join('/');
+    const repo = this.repos.get(repoId);
+    if (!repo) {
+      return void res.writeHead(this.unknownRepoStatus, { 'x-error-code': 'RepoNotFound', 'x-error-message': 'Repository not found' }).end('Repository not found');
+    }
+    if (revision !== 'main' && revision !== COMMIT) return void res.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end('Invalid rev id');
+    const content = repo.get(file);
+    if (!content) return void res.writeHead(404, { 'x-error-code': 'EntryNotFound', 'x-repo-commit': COMMIT }).end('Entry not found');
+    if (file.endsWith('.safetensors')) {
+      const hash = sha256(content);
+      res.writeHead(302, {
+        location: `${this.cdnUrl}/repos/${hash}?filename=${encodeURIComponent(file)}`,
+        'x-linked-etag': `"${hash}"`,
+        'x-linked-size': String(content.byteLength),
+        'x-repo-commit': COMMIT,
+        etag: `"${gitSha1(Buffer.from('lfs pointer'))}"`,
+      });
+      return void res.end();
+    }
+    res.writeHead(200, { etag: `"${gitSha1(content)}"`, 'x-repo-commit': COMMIT, 'content-length': content.byteLength, 'content-type': 'text/plain' });
+    res.end(content);
+  }
+
+  private serveCdn(req: IncomingMessage, res: ServerResponse): void {
+    this.record('cdn', req);
+    const url = new URL(req.url ?? '/', this.cdnUrl);
+    const hash = url.pathname.split('/').pop();
+    const file = url.searchParams.get('filename') ?? '';
+    const content = [...this.repos.values()].flatMap((r) => [...r.values()]).find((c) => sha256(c) === hash);
+    if (!content) return void res.writeHead(404).end();
+    res.writeHead(200, { etag: `"cdn-${hash!.slice(0, 12)}"`, 'content-length': content.byteLength, 'content-type': 'application/octet-stream' });
+    if (this.truncate.has(file)) {
+      res.write(content.subarray(0, content.byteLength >> 1), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    res.end(content);
+  }
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+/** fetch that refuses anything but the local fake servers, so no test can reach the network. */
+const localFetch: typeof fetch = (input, init) => {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  if (url.hostname !== '127.0.0.1') throw new Error(`test tried to reach ${url.href}`);
+  return fetch(input, init);
+};
+
+function randomWeights(seed: number): WeightMap {
+  const config = parseBertConfig(TINY);
+  const weights: WeightMap = new Map();
+  let x = seed;
+  for (const [name, shape] of bertParameterShapes(config)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5);
+    weights.set(name, { shape, data });
+  }
+  return weights;
+}
+
+/** The files of a tiny BERT repo (config, single-file weights, WordPiece tokenizer files). */
+function tinyRepo(scratch: string): Map<string, Buffer> {
+  const dir = mkdtempSync(join(scratch, 'repo-'));
+  saveCheckpoint(dir, parseBertConfig(TINY), randomWeights(3));
+  return new Map([
+    ['config.json', readFileSync(join(dir, 'config.json'))],
+    ['model.safetensors', readFileSync(join(dir, 'model.safetensors'))],
+    ['vocab.txt', Buffer.from(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'the', 'a'].join('\n') + '\n')],
+    ['tokenizer_config.json', Buffer.from(JSON.stringify({ do_lower_case: true }))],
+  ]);
+}
+
+/** The same model with its weights in two shards and an index. */
+function shardedRepo(scratch: string): Map<string, Buffer> {
+  const dir = mkdtempSync(join(scratch, 'sharded-'));
+  const weights = [...randomWeights(5)];
+  const weightMap: Record<string, string> = {};
+  const halves = [weights.slice(0, 8), weights.slice(8)];
+  const files = new Map<string, Buffer>([['config.json', Buffer.from(JSON.stringify(TINY))]]);
+  halves.forEach((half, i) => {
+    const name = `model-0000${i + 1}-of-00002.safetensors`;
+    writeSafetensors(join(dir, name), half.map(([n, t]) => ({ name: n, shape: t.shape, data: t.data })), { metadata: { format: 'pt' } });
+    files.set(name, readFileSync(join(dir, name)));
+    for (const [n] of half) weightMap[n] = name;
+  });
+  files.set('model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap })));
+  files.set('tokenizer.json', Buffer.from('{"version":"1.0"}'));
+  return files;
+}
+
+async function expectRejects(promise: Promise<unknown>, ...fragments: string[]): Promise<string> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'expected an error').to.be.instanceOf(TopoprobeError);
+  const message = (caught as Error).message;
+  for (const f of fragments) expect(message).to.include(f);
+  return message;
+}
+
+/** Runs `fn` with environment variables set (undefined: unset), restoring them afterwards. */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T> | T): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (values: Record<string, string | undefined>): void => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  apply(vars);
+  try {
+    return await fn();
+  } finally {
+    apply(saved);
+  }
+}
+
+/** Everything under a folder, relative, with `/` separators. */
+function tree(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((p) => p.split('\\').join('/')).sort();
+}
+
+const NO_OFFLINE = { HF_HUB_OFFLINE: undefined, TRANSFORMERS_OFFLINE: undefined };
+
+describe('hub', () => {
+  let scratch: string;
+  let hub: FakeHub;
+  let n = 0;
+  const freshCache = (): string => join(scratch, `cache-${n++}`);
+  const options = (cacheDir: string, extra: ResolveModelOptions = {}): ResolveModelOptions => ({ endpoint: hub.hubUrl, cacheDir, fetchImpl: localFetch, offline: false, ...extra });
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'topoprobe-hub-'));
+    hub = new FakeHub();
+    await hub.start();
+    hub.repos.set('google-bert/tiny-bert', tinyRepo(scratch));
+    hub.repos.set('tiny-bert', tinyRepo(scratch));
+    hub.repos.set('org/sharded-bert', shardedRepo(scratch));
+    const legacy = tinyRepo(scratch);
+    legacy.delete('model.safetensors');
+    legacy.set('pytorch_model.bin', Buffer.from('pickle'));
+    hub.repos.set('org/pytorch-only', legacy);
+    const untokenized = tinyRepo(scratch);
+    untokenized.delete('vocab.txt');
+    hub.repos.set('org/no-tokenizer', untokenized);
+  });
+  after(async () => {
+    await hub.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    hub.requests.length = 0;
+    hub.truncate.clear();
+    hub.unknownRepoStatus = 404;
+  });
+
+  it('downloads into the huggingface_hub cache layout: blobs, symlinked snapshot, refs/main', async () => {
+    const cache = freshCache();
+    const progress: Array<[string, number, number | undefined]> = [];
+    const snapshot = await resolveModel('google-bert/tiny-bert', options(cache, { onProgress: (f, r, t) => progress.push([f, r, t]) }));
+    const repoDir = join(cache, 'models--google-bert--tiny-bert');
+    expect(snapshot).to.equal(join(repoDir, 'snapshots', COMMIT));
+    expect(readFileSync(join(repoDir, 'refs', 'main'), 'utf8')).to.equal(COMMIT);
+
+    const files = hub.repos.get('google-bert/tiny-bert')!;
+    expect(tree(snapshot)).to.deep.equal(['config.json', 'model.safetensors', 'tokenizer_config.json', 'vocab.txt']);
+    for (const [name, content] of files) {
+      const link = join(snapshot, name);
+      expect(lstatSync(link).isSymbolicLink(), name).to.equal(true);
+      // LFS files are named by X-Linked-Etag (their sha256), not the CDN's ETag; others by their ETag.
+      const etag = name.endsWith('.safetensors') ? sha256(content) : gitSha1(content);
+      expect(readlinkSync(link)).to.equal(`../../blobs/${etag}`);
+      expect(readFileSync(link).equals(content), name).to.equal(true);
+    }
+    expect(tree(join(repoDir, 'blobs'))).to.deep.equal([...files.entries()].map(([f, c]) => (f.endsWith('.safetensors') ? sha256(c) : gitSha1(c))).sort());
+
+    // config.json at the branch, the rest pinned to the commit it reported; the weights via one redirect.
+    const hubPaths = hub.requests.filter((r) => r.server === 'hub').map((r) => r.path);
+    expect(hubPaths[0]).to.equal('/google-bert/tiny-bert/resolve/main/config.json');
+    expect(hubPaths).to.include(`/google-bert/tiny-bert/resolve/${COMMIT}/model.safetensors`);
+    expect(hub.count('cdn')).to.equal(1);
+
+    const weightsSize = files.get('model.safetensors')!.byteLength;
+    const weightProgress = progress.filter(([f]) => f === 'model.safetensors');
+    expect(weightProgress.at(-1)).to.deep.equal(['model.safetensors', weightsSize, weightsSize]);
+
+    const loaded = loadCheckpoint(snapshot);
+    expect(loaded.config.hidden_size).to.equal(4);
+    expect(loaded.weights.get('pooler.dense.bias')!.data).to.deep.equal(randomWeights(3).get('pooler.dense.bias')!.data);
+  });
+
+  it('a second resolve uses the cache without any request, online or offline', async () => {
+    const cache = freshCache();
+    const first = await resolveModel('google-bert/tiny-bert', options(cache));
+    const before = hub.count();
+    expect(await resolveModel('google-bert/tiny-bert', options(cache))).to.equal(first);
+    expect(await resolveModel('google-bert/tiny-bert', options(cache, { offline: true }))).to.equal(first);
+    expect(await resolveModel('google-bert/tiny-bert', options(cache, { revision: COMMIT, offline: true }))).to.equal(first);
+    expect(hub.count()).to.equal(before);
+  });
+
+  it('does not download a blob again when the cache already has it', async () => {
+    const cache = freshCache();
+    await resolveModel('google-bert/tiny-bert', options(cache));
+    const repoDir = join(cache, 'models--google-bert--tiny-bert');
+    rmSync(join(repoDir, 'snapshots'), { recursive: true });
+    rmSync(join(repoDir, 'refs'), { recursive: true });
+    hub.requests.length = 0;
+    const snapshot = await resolveModel('google-bert/tiny-bert', options(cache));
+    expect(hub.count('hub')).to.be.greaterThan(0);
+    expect(hub.count('cdn')).to.equal(0); // the redirect named a blob already present
+    expect(lstatSync(join(snapshot, 'model.safetensors')).isSymbolicLink()).to.equal(true);
+  });
+
+  it('honours HF_ENDPOINT and HF_HUB_CACHE, and accepts a legacy id without an org', async () => {
+    const cache = freshCache();
+    await withEnv({ HF_ENDPOINT: hub.hubUrl, HF_HUB_CACHE: cache, ...NO_OFFLINE }, async () => {
+      const snapshot = await resolveModel('tiny-bert', { fetchImpl: localFetch });
+      expect(snapshot).to.equal(join(cache, 'models--tiny-bert', 'snapshots', COMMIT));
+      expect(hub.requests[0]!.path).to.equal('/tiny-bert/resolve/main/config.json');
+    });
+  });
+
+  it('sends the token to the hub but not to the storage origin it redirects to', async () => {
+    await resolveModel('google-bert/tiny-bert', options(freshCache(), { token: 'hf_secret' }));
+    for (const r of hub.requests) expect(r.authorization, `${r.server} ${r.path}`).to.equal(r.server === 'hub' ? 'Bearer hf_secret' : undefined);
+  });
+
+  it('offline, a repo missing from the cache is an error that says what is missing and where it looked', async () => {
+    const cache = freshCache();
+    await expectRejects(resolveModel('google-bert/tiny-bert', options(cache, { offline: true })), 'google-bert/tiny-bert', 'offline', join(cache, 'models--google-bert--tiny-bert', 'refs', 'main'));
+    await withEnv({ HF_HUB_OFFLINE: '1' }, () =>
+      expectRejects(resolveModel('google-bert/tiny-bert', { endpoint: hub.hubUrl, cacheDir: cache, fetchImpl: localFetch }), 'HF_HUB_OFFLINE'),
+    );
+    expect(hub.count()).to.equal(0);
+    // a snapshot lacking the weights is not used either
+    await resolveModel('google-bert/tiny-bert', options(cache));
+    const online = hub.count();
+    rmSync(join(cache, 'models--google-bert--tiny-bert', 'snapshots', COMMIT, 'model.safetensors'));
+    await expectRejects(resolveModel('google-bert/tiny-bert', options(cache, { offline: true })), 'model.safetensors', join(cache, 'models--google-bert--tiny-bert', 'snapshots', COMMIT));
+    expect(hub.count()).to.equal(online);
+  });
+
+  it('a repo that does not exist: the URL, the status and a hint about the id (404) or HF_TOKEN (401)', async () => {
+    const url = `${hub.hubUrl}/org/no-such-model/resolve/main/config.json`;
+    await expectRejects(resolveModel('org/no-such-model', options(freshCache())), url, '404', 'repo id "org/no-such-model" may be wrong');
+    hub.unknownRepoStatus = 401;
+    await expectRejects(resolveModel('org/no-such-model', options(freshCache())), url, '401', 'HF_TOKEN');
+  });
+
+  it('an interrupted download leaves nothing in blobs or snapshots, and a retry succeeds', async () => {
+    const cache = freshCache();
+    hub.truncate.add('model.safetensors');
+    const repoDir = join(cache, 'models--google-bert--tiny-bert');
+    await expectRejects(resolveModel('google-bert/tiny-bert', options(cache)), `/google-bert/tiny-bert/resolve/${COMMIT}/model.safetensors`, 'download failed');
+    const config = hub.repos.get('google-bert/tiny-bert')!.get('config.json')!;
+    expect(tree(join(repoDir, 'blobs'))).to.deep.equal([gitSha1(config)]); // only the finished config.json
+    expect(tree(join(repoDir, 'snapshots'))).to.deep.equal([COMMIT, `${COMMIT}/config.json`]);
+    expect(existsSync(join(repoDir, 'refs', 'main'))).to.equal(false);
+
+    hub.truncate.clear();
+    const snapshot = await resolveModel('google-bert/tiny-bert', options(cache));
+    expect(existsSync(join(snapshot, 'model.safetensors'))).to.equal(true);
+  });
+
+  it('a body shorter than its Content-Length is rejected and removed', async () => {
+    const cache = freshCache();
+    const shortFetch: typeof fetch = async (input, init) => {
+      const res = await localFetch(input, init);
+      if (!String(input).startsWith(hub.cdnUrl)) return res;
+      const body = new Uint8Array(await res.arrayBuffer());
+      return new Response(body.subarray(0, 100), { status: 200, headers: { 'content-length': String(body.byteLength), etag: res.headers.get('etag') ?? '' } });
+    };
+    await expectRejects(resolveModel('google-bert/tiny-bert', options(cache, { fetchImpl: shortFetch })), 'incomplete', 'received 100 of');
+    const blobs = tree(join(cache, 'models--google-bert--tiny-bert', 'blobs'));
+    expect(blobs.filter((b) => b.endsWith('.incomplete'))).to.deep.equal([]);
+    expect(blobs).to.have.length(1);
+  });
+
+  it('downloads a sharded repo: the index and every shard', async () => {
+    const cache = freshCache();
+    const snapshot = await resolveModel('org/sharded-bert', options(cache));
+    expect(tree(snapshot)).to.deep.equal([
+      'config.json',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+      'model.safetensors.index.json',
+      'tokenizer.json',
+    ]);
+    for (const f of ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']) {
+      expect(readlinkSync(join(snapshot, f))).to.equal(`../../blobs/${sha256(hub.repos.get('org/sharded-bert')!.get(f)!)}`);
+    }
+    expect(loadCheckpoint(snapshot).weights.size).to.equal(bertParameterShapes(parseBertConfig(TINY)).size);
+    const before = hub.count();
+    await resolveModel('org/sharded-bert', options(cache));
+    expect(hub.count()).to.equal(before);
+  });
+
+  it('a repo without safetensors weights, or without a tokenizer, is an error saying so', async () => {
+    await expectRejects(resolveModel('org/pytorch-only', options(freshCache())), 'org/pytorch-only', 'no safetensors weights', 'safe_serialization=True');
+    await expectRejects(resolveModel('org/no-tokenizer', options(freshCache())), 'org/no-tokenizer', 'no tokenizer', 'vocab.txt');
+  });
+
+  it('local paths: a folder is used as is, a file or a missing path is an error; bad ids are named', async () => {
+    const folder = mkdtempSync(join(scratch, 'local-'));
+    expect(await resolveModel(folder, options(freshCache()))).to.equal(folder);
+    const file = join(folder, 'config.json');
+    writeFileSync(file, '{}');
+    await expectRejects(resolveModel(file, options(freshCache())), file, 'is a file');
+    await expectRejects(resolveModel('./no/such/folder', options(freshCache())), 'no/such/folder', 'not found');
+    for (const bad of ['org/na me', 'a--b', '-start', 'x/', 'bert..large', 'org/model.git', 'org/ü']) {
+      await expectRejects(resolveModel(bad, options(freshCache())), `"${bad}"`);
+    }
+    expect(hub.count()).to.equal(0);
+  });
+
+  it('hubCacheDir follows huggingface_hub: HF_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache', () => {
+    expect(hubCacheDir({ HF_HUB_CACHE: '/x/hub-cache', HF_HOME: '/y' })).to.equal('/x/hub-cache');
+    expect(hubCacheDir({ HF_HOME: '/y', XDG_CACHE_HOME: '/z' })).to.equal('/y/hub');
+    expect(hubCacheDir({ XDG_CACHE_HOME: '/z' })).to.equal('/z/huggingface/hub');
+    expect(hubCacheDir({})).to.equal(join(homedir(), '.cache', 'huggingface', 'hub'));
+    expect(hubCacheDir({ HF_HOME: '~/hf' })).to.equal(join(homedir(), 'hf', 'hub'));
+  });
+});
