@@ -44,8 +44,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     check(args.hidden % args.heads === 0, `--hidden ${args.hidden} must be a multiple of --heads ${args.heads}`);
     await initBackend(parseBackendChoice(args.backend, '--backend'));
     const log = getLogger();
+    const { layers, hidden, heads, inter, batch, seq, vocab, labels, warmup, steps, seed } = args;
     const result = benchTrainingStep({
-      ...args,
+      layers, hidden, heads, inter, batch, seq, vocab, labels, warmup, steps, seed,
       onStep: ({ step, warmup, ms }) => log.info(`${warmup ? 'warm-up' : 'step'} ${step + 1}: ${ms.toFixed(0)} ms`),
     });
     process.stdout.write(JSON.stringify(result) + '\n');

@@ -7,6 +7,7 @@ import type { EncodedSequence } from '../data/batch.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { TopoprobeError } from '../util/errors.js';
 import { getLogger } from '../util/log.js';
+import { downloadProgress } from './progress.js';
 
 interface Args {
   backend?: string;
@@ -48,7 +49,8 @@ export const hiddenStatesCommand: CommandModule<object, Args> = {
     if (texts.length + idLists.length === 0) throw new TopoprobeError('give at least one input with --text or --ids');
     if (pairs.length > texts.length) throw new TopoprobeError(`--pair given ${pairs.length} times but --text only ${texts.length} times`);
     await initBackend(parseBackendChoice(args.backend, '--backend'));
-    const { model, tokenizer } = await loadModel(args.model, { dataDir: args['data-dir'] });
+    const progress = downloadProgress();
+    const { model, tokenizer } = await loadModel(args.model, { dataDir: args['data-dir'], hub: { onProgress: progress.onProgress } }).finally(progress.stop);
     try {
       const maxLength = model.config.max_position_embeddings;
       const seqs: EncodedSequence[] = [

@@ -12,6 +12,10 @@ let root: Logger | undefined;
  */
 export function createLogger(opts: { level?: string; file?: string; pretty?: boolean } = {}): Logger {
   const level = opts.level ?? process.env.TOPOPROBE_LOG_LEVEL ?? 'info';
+  if (level === 'silent' && !opts.file) {
+    root = pino({ level });
+    return root;
+  }
   const targets: pino.TransportTargetOptions[] = [];
   const pretty = opts.pretty ?? true;
   targets.push(
