@@ -7,8 +7,8 @@ import pino from 'pino';
 import { bertParameterShapes, parseBertConfig, type BertConfig } from '../src/model/config.js';
 import { loadCheckpoint, saveCheckpoint, type WeightMap } from '../src/model/checkpoint.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, openSafetensors } from '../src/model/safetensors.js';
-import { TopoprobeError } from '../src/util/errors.js';
 import { getLogger, setLogger } from '../src/util/log.js';
+import { expectError } from './helpers.js';
 
 const TINY = {
   model_type: 'bert',
@@ -113,19 +113,6 @@ function expectSameWeights(actual: WeightMap, expected: WeightMap, round: (x: nu
       if (got.data[i] !== round(t.data[i]!)) expect.fail(`${name}[${i}]: ${got.data[i]} !== ${round(t.data[i]!)}`);
     }
   }
-}
-
-function expectError(fn: () => unknown, ...fragments: string[]): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected an error').to.be.instanceOf(TopoprobeError);
-  const message = (caught as Error).message;
-  for (const f of fragments) expect(message).to.include(f);
-  return message;
 }
 
 /** Captures log records written while `fn` runs. */

@@ -1,5 +1,7 @@
 /** Shared test helpers: fixture paths and numeric comparisons. */
 import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
+import { TopoprobeError } from '../src/util/errors.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,4 +38,33 @@ export function maxAbsDiff(a: unknown, b: unknown): number {
   let m = 0;
   for (let i = 0; i < fa.length; i++) m = Math.max(m, Math.abs(fa[i]! - fb[i]!));
   return m;
+}
+
+/** Asserts that `fn` throws a TopoprobeError whose message contains every fragment; returns the message. */
+export function expectError(fn: () => unknown, ...fragments: string[]): string {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  return checkCaught(caught, fragments);
+}
+
+/** The same for a promise that must reject. */
+export async function expectRejects(promise: Promise<unknown>, ...fragments: string[]): Promise<string> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  return checkCaught(caught, fragments);
+}
+
+function checkCaught(caught: unknown, fragments: string[]): string {
+  expect(caught, 'expected an error').to.be.instanceOf(TopoprobeError);
+  const message = (caught as Error).message;
+  for (const f of fragments) expect(message).to.include(f);
+  return message;
 }

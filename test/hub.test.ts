@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,10 +6,10 @@ import { bertParameterShapes, parseBertConfig } from '../src/model/config.js';
 import { loadCheckpoint, saveCheckpoint, type WeightMap } from '../src/model/checkpoint.js';
 import { hubCacheDir, resolveModel, type ResolveModelOptions } from '../src/model/hub.js';
 import { writeSafetensors } from '../src/model/safetensors.js';
-import { TopoprobeError } from '../src/util/errors.js';
+import { expectRejects } from './helpers.js';
+import { COMMIT, FakeHub, sha256, gitSha1 } from './fake-hub.js';
 
 const TINY = { model_type: 'bert', vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8 };
-import { COMMIT, FakeHub, sha256, gitSha1 } from './fake-hub.js';
 
 const localFetch: typeof fetch = (input, init) => {
   const url = new URL(input instanceof Request ? input.url : String(input));
@@ -57,19 +56,6 @@ function shardedRepo(scratch: string): Map<string, Buffer> {
   files.set('model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap })));
   files.set('tokenizer.json', Buffer.from('{"version":"1.0"}'));
   return files;
-}
-
-async function expectRejects(promise: Promise<unknown>, ...fragments: string[]): Promise<string> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected an error').to.be.instanceOf(TopoprobeError);
-  const message = (caught as Error).message;
-  for (const f of fragments) expect(message).to.include(f);
-  return message;
 }
 
 /** Runs `fn` with environment variables set (undefined: unset), restoring them afterwards. */

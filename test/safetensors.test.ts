@@ -14,7 +14,7 @@ import {
   writeSafetensors,
   type WritableDtype,
 } from '../src/model/safetensors.js';
-import { TopoprobeError } from '../src/util/errors.js';
+import { expectError } from './helpers.js';
 
 /** A tensor entry of a hand-assembled file: raw little-endian bytes. */
 interface RawEntry {
@@ -59,17 +59,6 @@ function le(count: number, size: number, set: (view: DataView, offset: number, i
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < count; i++) set(view, i * size, i);
   return bytes;
-}
-
-function expectTopoprobeError(fn: () => unknown, ...fragments: string[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected an error').to.be.instanceOf(TopoprobeError);
-  for (const f of fragments) expect((caught as Error).message).to.include(f);
 }
 
 describe('safetensors', () => {
@@ -216,15 +205,15 @@ describe('safetensors', () => {
       );
       const file = openSafetensors(path);
       expect([...file.readFloat32('ok').data]).to.deep.equal([0]);
-      expectTopoprobeError(() => file.read('mask'), path, '"mask"', 'U8');
-      expectTopoprobeError(() => file.readAll(), path, 'mask (U8)', 'flags (BOOL)');
-      expectTopoprobeError(() => file.readFloat32('nope'), path, '"nope"');
+      expectError(() => file.read('mask'), path, '"mask"', 'U8');
+      expectError(() => file.readAll(), path, 'mask (U8)', 'flags (BOOL)');
+      expectError(() => file.readFloat32('nope'), path, '"nope"');
     });
 
     it('refuses an integer tensor where floats are expected', () => {
       const path = join(dir, 'ints.safetensors');
       writeFileSync(path, assemble([{ name: 'ids', dtype: 'I64', shape: [1], bytes: new Uint8Array(8) }]));
-      expectTopoprobeError(() => openSafetensors(path).readFloat32('ids'), path, '"ids"', 'I64');
+      expectError(() => openSafetensors(path).readFloat32('ids'), path, '"ids"', 'I64');
     });
   });
 
@@ -287,8 +276,8 @@ describe('safetensors', () => {
 
     it('refuses data that does not match its shape, naming the file and tensor', () => {
       const path = join(dir, 'bad-write.safetensors');
-      expectTopoprobeError(() => writeSafetensors(path, [{ name: 'w', shape: [3], data: new Float32Array(2) }]), path, '"w"', '[3]');
-      expectTopoprobeError(() => encodeSafetensors([{ name: 'w', shape: [1], data: new Float32Array(1) }, { name: 'w', shape: [1], data: new Float32Array(1) }]), '"w"');
+      expectError(() => writeSafetensors(path, [{ name: 'w', shape: [3], data: new Float32Array(2) }]), path, '"w"', '[3]');
+      expectError(() => encodeSafetensors([{ name: 'w', shape: [1], data: new Float32Array(1) }, { name: 'w', shape: [1], data: new Float32Array(1) }]), '"w"');
     });
   });
 
@@ -303,44 +292,44 @@ describe('safetensors', () => {
 
     it('a file shorter than 8 bytes', () => {
       const path = write(new Uint8Array(5));
-      expectTopoprobeError(() => openSafetensors(path), path, '5 bytes', 'too short');
+      expectError(() => openSafetensors(path), path, '5 bytes', 'too short');
     });
 
     it('a header length past the end of the file', () => {
       const path = write(assembleRaw('{}', [], 1000n));
-      expectTopoprobeError(() => openSafetensors(path), path, 'header length 1000', 'past the end');
+      expectError(() => openSafetensors(path), path, 'header length 1000', 'past the end');
     });
 
     it('a truncated file (data cut off)', () => {
       const bytes = good();
       const path = write(bytes.subarray(0, bytes.byteLength - 4));
-      expectTopoprobeError(() => openSafetensors(path), path, '"weight"', 'past the end');
+      expectError(() => openSafetensors(path), path, '"weight"', 'past the end');
     });
 
     it('a header that is not JSON', () => {
       const path = write(assembleRaw('{"weight": {"dtype": "F32", ', [new Uint8Array(16)]));
-      expectTopoprobeError(() => openSafetensors(path), path, 'not valid JSON');
+      expectError(() => openSafetensors(path), path, 'not valid JSON');
     });
 
     it('offsets past the end of the data', () => {
       const path = write(assembleRaw('{"weight":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}', [new Uint8Array(16)]));
-      expectTopoprobeError(() => openSafetensors(path), path, '"weight"', '[8, 24]', 'past the end');
+      expectError(() => openSafetensors(path), path, '"weight"', '[8, 24]', 'past the end');
     });
 
     it('a byte size that does not match shape x dtype size', () => {
       const path = write(assembleRaw('{"weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}}', [new Uint8Array(16)]));
-      expectTopoprobeError(() => openSafetensors(path), path, '"weight"', '16 bytes', '[2, 3]', 'needs 24');
+      expectError(() => openSafetensors(path), path, '"weight"', '16 bytes', '[2, 3]', 'needs 24');
     });
 
     it('an unknown dtype', () => {
       const path = write(assembleRaw('{"weight":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}', [new Uint8Array(16)]));
-      expectTopoprobeError(() => openSafetensors(path), path, '"weight"', 'unknown dtype "F128"');
+      expectError(() => openSafetensors(path), path, '"weight"', 'unknown dtype "F128"');
     });
 
     it('overlapping tensors', () => {
       const header = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}';
       const path = write(assembleRaw(header, [new Uint8Array(12)]));
-      expectTopoprobeError(() => openSafetensors(path), path, '"b"', 'overlaps', '"a"');
+      expectError(() => openSafetensors(path), path, '"b"', 'overlaps', '"a"');
     });
 
     it('malformed entries', () => {
@@ -353,19 +342,19 @@ describe('safetensors', () => {
       ] as const;
       for (const [header, fragment] of bad) {
         const path = write(assembleRaw(header, [new Uint8Array(4)]));
-        expectTopoprobeError(() => openSafetensors(path), path, fragment);
+        expectError(() => openSafetensors(path), path, fragment);
       }
     });
 
     it('a missing file', () => {
-      expectTopoprobeError(() => openSafetensors(join(dir, 'absent.safetensors')), 'absent.safetensors', 'not found');
+      expectError(() => openSafetensors(join(dir, 'absent.safetensors')), 'absent.safetensors', 'not found');
     });
 
     it('a file changed after its header was read', () => {
       const path = write(good());
       const file = openSafetensors(path);
       writeFileSync(path, assemble([{ name: 'weight', dtype: 'F32', shape: [2, 3], bytes: new Uint8Array(24) }]));
-      expectTopoprobeError(() => file.readFloat32('weight'), path, 'changed');
+      expectError(() => file.readFloat32('weight'), path, 'changed');
     });
   });
 });

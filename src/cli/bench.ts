@@ -1,24 +1,11 @@
 /** `topoprobe bench`: time training steps of a BERT of a given size (see src/train/bench.ts). */
 import type { CommandModule } from 'yargs';
 import { initBackend, parseBackendChoice } from '../backend/index.js';
-import { benchTrainingStep } from '../train/bench.js';
+import { benchTrainingStep, type BenchOptions } from '../train/bench.js';
 import { getLogger } from '../util/log.js';
 import { check } from '../util/errors.js';
 
-interface BenchArgs {
-  backend?: string;
-  layers: number;
-  hidden: number;
-  heads: number;
-  inter: number;
-  batch: number;
-  seq: number;
-  vocab: number;
-  labels: number;
-  warmup: number;
-  steps: number;
-  seed: number;
-}
+type BenchArgs = Omit<BenchOptions, 'onStep'> & { backend?: string };
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench',

@@ -125,8 +125,11 @@ function openWeights(dir: string): { sources: TensorSources; files: string[] } {
   throw new TopoprobeError(`${dir}: no weights found (looked for ${SAFETENSORS_FILE} and ${SAFETENSORS_INDEX_FILE})`);
 }
 
-/** Reads `model.safetensors.index.json` and opens its shards. */
-function openSharded(dir: string, indexPath: string): { sources: TensorSources; files: string[] } {
+/**
+ * Reads a sharded checkpoint's `model.safetensors.index.json`: shard file -> the tensors it holds.
+ * Shard names must be relative paths inside the folder.
+ */
+export function readSafetensorsIndex(indexPath: string): Map<string, string[]> {
   let index: unknown;
   try {
     index = JSON.parse(readFileSync(indexPath, 'utf8'));
@@ -146,6 +149,12 @@ function openSharded(dir: string, indexPath: string): { sources: TensorSources; 
     names.push(tensor);
     byShard.set(shard, names);
   }
+  return byShard;
+}
+
+/** Opens the shards of a sharded checkpoint. */
+function openSharded(dir: string, indexPath: string): { sources: TensorSources; files: string[] } {
+  const byShard = readSafetensorsIndex(indexPath);
   const sources: TensorSources = new Map();
   const files: string[] = [];
   for (const [shard, tensors] of [...byShard].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -19,7 +19,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { getLogger } from '../util/log.js';
-import { CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE } from './checkpoint.js';
+import { CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, readSafetensorsIndex } from './checkpoint.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -129,26 +129,15 @@ function snapshotMissing(snapshot: string): string[] {
   return missing;
 }
 
-/** The distinct shard files named by a safetensors index, sorted. */
+/** The distinct shard files named by a safetensors index, sorted; each must be a safe relative path. */
 function shardFiles(indexPath: string): string[] {
-  let index: unknown;
-  try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
-  } catch (err) {
-    throw new TopoprobeError(`${indexPath}: not valid JSON (${(err as Error).message})`);
-  }
-  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
-    throw new TopoprobeError(`${indexPath}: no "weight_map" object (tensor name -> shard file)`);
-  }
-  const shards = new Set<string>();
-  for (const [tensor, shard] of Object.entries(weightMap as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || isAbsolute(shard) || !shard.split('/').every((p) => SAFE_COMPONENT.test(p))) {
-      throw new TopoprobeError(`${indexPath}: weight_map entry "${tensor}" names an invalid shard file ${JSON.stringify(shard)}`);
+  const shards = [...readSafetensorsIndex(indexPath).keys()];
+  for (const shard of shards) {
+    if (!shard.split('/').every((p) => SAFE_COMPONENT.test(p))) {
+      throw new TopoprobeError(`${indexPath}: weight_map names an invalid shard file ${JSON.stringify(shard)}`);
     }
-    shards.add(shard);
   }
-  return [...shards].sort();
+  return shards.sort();
 }
 
 /** The snapshot folder a revision points to in the cache (through refs/ unless it is a commit hash). */
