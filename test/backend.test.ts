@@ -4,7 +4,7 @@ import { initBackend, parseBackendChoice, currentBackend } from '../src/backend/
 import { TopoprobeError } from '../src/util/errors.js';
 
 describe('backend selection', () => {
-  const order = ['node-gpu', 'node', 'wasm', 'cpu'];
+  const order = ['node-gpu', 'node', 'blas', 'wasm', 'cpu'];
 
   it('auto takes the first backend that loads, in order, and says why each earlier one was skipped', async () => {
     const info = await initBackend('auto', { reselect: true });

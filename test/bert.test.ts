@@ -11,7 +11,7 @@ import { saveCheckpoint, loadCheckpoint } from '../src/model/checkpoint.js';
 import { parseBertConfig } from '../src/model/config.js';
 import { crossEntropy } from '../src/train/loss.js';
 import { parameterGrads } from '../src/train/step.js';
-import { FIXTURES, referenceOutputs, maxAbsDiff, flatten } from './helpers.js';
+import { FIXTURES, referenceOutputs, maxAbsDiff, flatten, testBackends } from './helpers.js';
 
 const ref = referenceOutputs();
 
@@ -23,7 +23,7 @@ function referenceBatch() {
   };
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`BERT faithfulness against the torch reference (${backend})`, () => {
     before(async () => {
       await initBackend(backend);

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { TopoprobeError } from '../src/util/errors.js';
+import { loadNative } from '../src/backend/blas.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,4 +68,23 @@ function checkCaught(caught: unknown, fragments: string[]): string {
   const message = (caught as Error).message;
   for (const f of fragments) expect(message).to.include(f);
   return message;
+}
+
+/**
+ * Whether the native kernels are built. With TOPOPROBE_REQUIRE_NATIVE=1 (as in CI) their absence is an
+ * error rather than a reason to skip, so the fast path cannot go untested silently.
+ */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch (err) {
+    if (process.env.TOPOPROBE_REQUIRE_NATIVE === '1') throw err;
+    return false;
+  }
+}
+
+/** The backends that run here, for tests that must hold on each. */
+export function testBackends(): Array<'cpu' | 'wasm' | 'blas'> {
+  return ['cpu', 'wasm', ...(nativeAvailable() ? (['blas'] as const) : [])];
 }

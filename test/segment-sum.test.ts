@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
+import { testBackends } from './helpers.js';
 
 // Each backend that runs here gets the same checks against hand-computed sums.
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`UnsortedSegmentSum kernel (${backend})`, () => {
     before(async () => {
       await initBackend(backend);

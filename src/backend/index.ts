@@ -2,16 +2,18 @@
  * Tensor backend selection.
  *
  * `auto` tries, in order: `node-gpu` (@tensorflow/tfjs-node-gpu, libtensorflow with CUDA), `node`
- * (@tensorflow/tfjs-node, libtensorflow on CPU), `wasm` (@tensorflow/tfjs-backend-wasm, XNNPACK, one thread
- * in Node), `cpu` (plain JavaScript). The first that loads wins; why the others did not is logged. The
- * choice can be forced with the `--backend` flag or `TOPOPROBE_BACKEND`.
+ * (@tensorflow/tfjs-node, libtensorflow on CPU), `blas` (the cpu backend with native OpenBLAS and C
+ * kernels, src/backend/blas.ts), `wasm` (@tensorflow/tfjs-backend-wasm, XNNPACK, one thread in Node),
+ * `cpu` (plain JavaScript). The first that loads wins; why the others did not is logged. The choice can
+ * be forced with the `--backend` flag or `TOPOPROBE_BACKEND`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { getLogger } from '../util/log.js';
 import { TopoprobeError } from '../util/errors.js';
 import { registerSegmentSumKernel } from './segment-sum.js';
+import { registerBlasBackend, defaultThreads } from './blas.js';
 
-export const BACKEND_NAMES = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'node-gpu', 'node', 'blas', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_NAMES)[number];
 export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
 
@@ -22,6 +24,8 @@ export interface BackendInfo {
   tfBackend: string;
   /** Why each backend tried before it was not used. */
   skipped: Array<{ name: ConcreteBackend; reason: string }>;
+  /** Threads for native matrix products (blas only). */
+  threads?: number;
 }
 
 let current: BackendInfo | undefined;
@@ -31,8 +35,12 @@ async function importOptional(spec: string): Promise<void> {
   await import(spec);
 }
 
-async function tryBackend(name: ConcreteBackend): Promise<string> {
+async function tryBackend(name: ConcreteBackend, threads?: number): Promise<string> {
   switch (name) {
+    case 'blas':
+      registerBlasBackend(threads);
+      if (!(await tf.setBackend('blas'))) throw new Error('the blas backend did not initialise');
+      return 'blas';
     case 'node-gpu':
       await importOptional('@tensorflow/tfjs-node-gpu');
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node-gpu loaded but the tensorflow backend did not initialise');
@@ -56,7 +64,7 @@ async function tryBackend(name: ConcreteBackend): Promise<string> {
 function shortReason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   if (/Cannot find (package|module)/.test(msg)) return 'not installed';
-  return msg.split('\n')[0]!.slice(0, 200);
+  return msg.split('\n')[0]!.slice(0, 300);
 }
 
 /** Parses a backend name from a flag or the environment, naming the source on error. */
@@ -71,21 +79,26 @@ export function parseBackendChoice(value: string | undefined, source: string): B
  * Calling it again with the same choice (or `auto`) keeps the current backend unless `reselect` is set;
  * a different concrete choice switches backends.
  */
-export async function initBackend(choice?: BackendChoice, opts: { reselect?: boolean } = {}): Promise<BackendInfo> {
+export async function initBackend(choice?: BackendChoice, opts: { reselect?: boolean; threads?: number } = {}): Promise<BackendInfo> {
   const resolved = choice ?? parseBackendChoice(process.env.TOPOPROBE_BACKEND, 'TOPOPROBE_BACKEND');
-  if (current && !opts.reselect && (resolved === 'auto' || resolved === current.name)) return current;
+  if (current && !opts.reselect && opts.threads === undefined && (resolved === 'auto' || resolved === current.name)) return current;
+  const threads = opts.threads ?? defaultThreads();
   const log = getLogger();
   // tfjs's own console warnings (e.g. its advert for tfjs-node on the cpu backend) would mix with the
   // CLI's output; the choice and the reasons are logged here instead.
   tf.enableProdMode();
-  const order: ConcreteBackend[] = resolved === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [resolved];
+  const order: ConcreteBackend[] = resolved === 'auto' ? ['node-gpu', 'node', 'blas', 'wasm', 'cpu'] : [resolved];
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
     try {
-      const tfBackend = await tryBackend(name);
+      const tfBackend = await tryBackend(name, threads);
       await tf.ready();
-      current = { name, tfBackend, skipped };
-      log.info({ backend: name, skipped }, `tensor backend: ${name}` + (skipped.length ? ` (skipped ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''));
+      current = { name, tfBackend, skipped, ...(name === 'blas' ? { threads } : {}) };
+      log.info(
+        { backend: name, skipped, threads: current.threads },
+        `tensor backend: ${name}${name === 'blas' ? ` (${threads} threads)` : ''}` +
+          (skipped.length ? ` (skipped ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''),
+      );
       return current;
     } catch (err) {
       if (resolved !== 'auto') {

@@ -55,7 +55,7 @@ function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
 }
 
 /** Registers the kernel for `backendName`, replacing any existing one. */
-export function registerSegmentSumKernel(backendName: 'cpu' | 'wasm'): void {
+export function registerSegmentSumKernel(backendName: 'cpu' | 'wasm' | 'blas'): void {
   if (tf.getKernel('UnsortedSegmentSum', backendName)) tf.unregisterKernel('UnsortedSegmentSum', backendName);
   tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName, kernelFunc: unsortedSegmentSum as tf.KernelFunc });
 }

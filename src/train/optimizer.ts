@@ -6,6 +6,7 @@
  *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  */
 import * as tf from '@tensorflow/tfjs';
+import { ADAMW_KERNEL } from '../backend/blas.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -43,6 +44,7 @@ export class AdamW {
     const { beta1: b1, beta2: b2, epsilon: eps } = this;
     const c1 = 1 - b1 ** this.step;
     const c2 = 1 - b2 ** this.step;
+    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
     for (const [name, p] of params) {
       const g = grads[name];
       if (!g) continue;
@@ -55,6 +57,17 @@ export class AdamW {
         this.v.set(name, v);
       }
       const decay = this.noDecay(name) ? 0 : this.weightDecay;
+      if (fused) {
+        // One native pass (src/backend/blas.ts) instead of a dozen elementwise kernels.
+        const [pNew, mNew, vNew] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g }, {
+          lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2,
+        }) as tf.Tensor[];
+        p.assign(pNew!);
+        m.assign(mNew!);
+        v.assign(vNew!);
+        tf.dispose([pNew!, mNew!, vNew!]);
+        continue;
+      }
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));

@@ -1,0 +1,346 @@
+/**
+ * The `blas` backend: tfjs's cpu backend with its hot kernels replaced by native code (OpenBLAS sgemm
+ * for matrix products, C loops for elementwise ops, reductions, transposes, softmax and a fused AdamW).
+ *
+ * It is registered as its own backend (every cpu kernel is registered for it too, so anything not
+ * replaced here runs as on cpu), which keeps the plain cpu backend available for comparison. Each
+ * replacement handles float32 and falls back to the cpu kernel for anything else (int32, complex, an
+ * attribute it does not cover), so results never depend on whether a fast path applied beyond float
+ * rounding.
+ *
+ * The native part (native/topoprobe_native.c) is optional: it is built at install when a C compiler and
+ * OpenBLAS are present (scripts/build-native.mjs). Without it `loadNative` says why and how to get it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../data/paths.js';
+import { registerSegmentSumKernel } from './segment-sum.js';
+
+/** The addon's functions (see native/topoprobe_native.c for their contracts). */
+export interface NativeKernels {
+  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, offA: Int32Array, b: Float32Array, offB: Int32Array, out: Float32Array): void;
+  binary(op: number, a: Float32Array, stridesA: Int32Array, b: Float32Array, stridesB: Int32Array, out: Float32Array, shape: Int32Array): void;
+  unary(op: number, x: Float32Array, out: Float32Array): void;
+  reduce(op: number, x: Float32Array, shape: Int32Array, reduced: Int32Array, out: Float32Array): void;
+  transpose(x: Float32Array, shape: Int32Array, perm: Int32Array, out: Float32Array): void;
+  softmax(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
+  adamw(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  config(): string;
+}
+
+export const NATIVE_HINT = 'for Debian/Ubuntu: apt-get install libopenblas-dev, then npm run build:native (or npm install again)';
+
+export function nativeAddonPath(): string {
+  return join(projectRoot(), 'native', 'build', 'topoprobe_native.node');
+}
+
+let native: NativeKernels | undefined;
+
+/** Loads the addon, or throws an Error saying why it is not available and how to enable it. */
+export function loadNative(): NativeKernels {
+  if (native) return native;
+  const path = nativeAddonPath();
+  if (!existsSync(path)) throw new Error(`native kernels not built (${path} missing); ${NATIVE_HINT}`);
+  try {
+    native = createRequire(import.meta.url)(path) as NativeKernels;
+  } catch (err) {
+    throw new Error(`native kernels failed to load (${(err as Error).message.split('\n')[0]}); ${NATIVE_HINT}`);
+  }
+  return native;
+}
+
+/** Threads for sgemm: `TOPOPROBE_THREADS`, else every core the machine offers. */
+export function defaultThreads(): number {
+  const env = Number(process.env.TOPOPROBE_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers over the cpu backend's storage.
+
+type Backend = MathBackendCPU;
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+function f32(backend: Backend, t: tf.TensorInfo | undefined): Float32Array | null {
+  if (!t || t.dtype !== 'float32') return null;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Float32Array ? v : null;
+}
+
+function output(backend: Backend, shape: number[], data: Float32Array): tf.TensorInfo {
+  return backend.makeTensorInfo(shape, 'float32', data);
+}
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d]!;
+  }
+  return s;
+}
+
+/** Strides of `shape` read as the right-aligned broadcast to `out` (0 along broadcast axes). */
+function broadcastStrides(shape: readonly number[], out: readonly number[]): Int32Array {
+  const own = contiguousStrides(shape);
+  const strides = new Int32Array(out.length);
+  const offset = out.length - shape.length;
+  for (let d = 0; d < out.length; d++) {
+    const k = d - offset;
+    strides[d] = k < 0 || shape[k] === 1 ? 0 : own[k]!;
+  }
+  return strides;
+}
+
+/** Looks up the cpu backend's own kernel, to fall back on. */
+function cpuKernel(name: string): tf.KernelFunc {
+  const k = tf.getKernel(name, 'cpu');
+  if (!k) throw new Error(`blas backend: the cpu backend has no ${name} kernel`);
+  return k.kernelFunc;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Kernels.
+
+const BINARY_OPS: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6 };
+const UNARY_OPS: Record<string, number> = {
+  Exp: 0, Log: 1, Sqrt: 2, Rsqrt: 3, Square: 4, Neg: 5, Erf: 6, Tanh: 7, Abs: 8, Reciprocal: 9, Floor: 10, Sigmoid: 11, Relu: 12,
+};
+const REDUCE_OPS: Record<string, { op: number; axisAttr: string; mean?: boolean }> = {
+  Sum: { op: 0, axisAttr: 'axis' },
+  Mean: { op: 0, axisAttr: 'axis', mean: true },
+  Max: { op: 1, axisAttr: 'reductionIndices' },
+  Min: { op: 2, axisAttr: 'axis' },
+};
+
+function binaryKernel(nk: NativeKernels, name: string, op: number): tf.KernelFunc {
+  const fallback = cpuKernel(name);
+  return (args) => {
+    const backend = args.backend as Backend;
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const av = f32(backend, a);
+    const bv = f32(backend, b);
+    if (!av || !bv) return fallback(args);
+    const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const out = new Float32Array(size(shape));
+    const dims = shape.length === 0 ? [1] : shape;
+    nk.binary(op, av, broadcastStrides(a.shape, dims), bv, broadcastStrides(b.shape, dims), out, Int32Array.from(dims));
+    return output(backend, shape, out);
+  };
+}
+
+function unaryKernel(nk: NativeKernels, name: string, op: number): tf.KernelFunc {
+  const fallback = cpuKernel(name);
+  return (args) => {
+    const backend = args.backend as Backend;
+    const x = args.inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    if (!xv) return fallback(args);
+    const out = new Float32Array(xv.length);
+    nk.unary(op, xv, out);
+    return output(backend, [...x.shape], out);
+  };
+}
+
+function reduceKernel(nk: NativeKernels, name: string, spec: { op: number; axisAttr: string; mean?: boolean }): tf.KernelFunc {
+  const fallback = cpuKernel(name);
+  return (args) => {
+    const backend = args.backend as Backend;
+    const x = args.inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    if (!xv || x.shape.length === 0) return fallback(args);
+    const attrs = args.attrs as Record<string, unknown>;
+    const axes = tf.util.parseAxisParam(attrs[spec.axisAttr] as number | number[], x.shape);
+    const reduced = new Int32Array(x.shape.length);
+    for (const a of axes) reduced[a] = 1;
+    const count = axes.reduce((n, a) => n * x.shape[a]!, 1);
+    if ((spec.op !== 0 && count === 0)) return fallback(args);
+    const outShape = x.shape.map((d, i) => (reduced[i] ? 1 : d));
+    const out = new Float32Array(size(outShape));
+    nk.reduce(spec.op, xv, Int32Array.from(x.shape), reduced, out);
+    if (spec.mean) for (let i = 0; i < out.length; i++) out[i] = out[i]! / count;
+    const shape = attrs.keepDims ? outShape : x.shape.filter((_, i) => !reduced[i]);
+    return output(backend, shape, out);
+  };
+}
+
+function transposeKernel(nk: NativeKernels): tf.KernelFunc {
+  const fallback = cpuKernel('Transpose');
+  return (args) => {
+    const backend = args.backend as Backend;
+    const x = args.inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    const perm = (args.attrs as { perm: number[] }).perm;
+    if (!xv || x.shape.length === 0 || x.shape.length > 8) return fallback(args);
+    const out = new Float32Array(xv.length);
+    nk.transpose(xv, Int32Array.from(x.shape), Int32Array.from(perm), out);
+    return output(backend, perm.map((p) => x.shape[p]!), out);
+  };
+}
+
+function softmaxKernel(nk: NativeKernels): tf.KernelFunc {
+  const fallback = cpuKernel('Softmax');
+  return (args) => {
+    const backend = args.backend as Backend;
+    const x = args.inputs.logits as tf.TensorInfo;
+    const xv = f32(backend, x);
+    const rank = x.shape.length;
+    const dim = (args.attrs as { dim: number }).dim;
+    if (!xv || rank === 0 || (dim !== -1 && dim !== rank - 1)) return fallback(args);
+    const cols = x.shape[rank - 1]!;
+    const out = new Float32Array(xv.length);
+    if (cols > 0) nk.softmax(xv, xv.length / cols, cols, out);
+    return output(backend, [...x.shape], out);
+  };
+}
+
+/**
+ * Batched matrix product with tfjs's semantics: a [...batchA, M, K] (or [..., K, M] transposed), b
+ * [...batchB, K, N]; batch dimensions broadcast. Returns null when it cannot handle the operands.
+ */
+function matMul(nk: NativeKernels, backend: Backend, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo | null {
+  const av = f32(backend, a);
+  const bv = f32(backend, b);
+  if (!av || !bv || a.shape.length < 2 || b.shape.length < 2) return null;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const M = ta ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const K = ta ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const K2 = tb ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const N = tb ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (K !== K2) return null;
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const batch = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+  const nBatch = size(batch);
+  const offA = new Int32Array(nBatch);
+  const offB = new Int32Array(nBatch);
+  const stA = broadcastStrides(batchA, batch);
+  const stB = broadcastStrides(batchB, batch);
+  const idx = new Array<number>(batch.length).fill(0);
+  for (let i = 0; i < nBatch; i++) {
+    let oa = 0;
+    let ob = 0;
+    for (let d = 0; d < batch.length; d++) {
+      oa += idx[d]! * stA[d]!;
+      ob += idx[d]! * stB[d]!;
+    }
+    offA[i] = oa * M * K;
+    offB[i] = ob * K * N;
+    for (let d = batch.length - 1; d >= 0; d--) {
+      if (++idx[d]! < batch[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  const out = new Float32Array(nBatch * M * N);
+  nk.gemm(ta, tb, M, N, K, av, offA, bv, offB, out);
+  return output(backend, [...batch, M, N], out);
+}
+
+function batchMatMulKernel(nk: NativeKernels): tf.KernelFunc {
+  const fallback = cpuKernel('BatchMatMul');
+  return (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    return matMul(nk, args.backend as Backend, a, b, transposeA, transposeB) ?? fallback(args);
+  };
+}
+
+function fusedMatMulKernel(nk: NativeKernels): tf.KernelFunc {
+  const fallback = cpuKernel('_FusedMatMul');
+  return (args) => {
+    const backend = args.backend as Backend;
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
+    const activation = attrs.activation ?? 'linear';
+    if (preluActivationWeights || !['linear', 'relu'].includes(activation)) return fallback(args);
+    if (bias && !f32(backend, bias)) return fallback(args);
+    const product = matMul(nk, backend, a!, b!, attrs.transposeA, attrs.transposeB);
+    if (!product) return fallback(args);
+    let result = product;
+    if (bias) {
+      const shape = tf.backend_util.assertAndGetBroadcastShape(product.shape, bias.shape);
+      if (shape.length !== product.shape.length || shape.some((d, i) => d !== product.shape[i])) {
+        backend.disposeIntermediateTensorInfo(product);
+        return fallback(args);
+      }
+      const out = new Float32Array(size(shape));
+      nk.binary(BINARY_OPS.Add!, f32(backend, product)!, broadcastStrides(product.shape, shape), f32(backend, bias)!, broadcastStrides(bias.shape, shape), out, Int32Array.from(shape));
+      backend.disposeIntermediateTensorInfo(product);
+      result = output(backend, shape, out);
+    }
+    if (activation === 'relu') {
+      const data = f32(backend, result)!;
+      const out = new Float32Array(data.length);
+      nk.unary(UNARY_OPS.Relu!, data, out);
+      backend.disposeIntermediateTensorInfo(result);
+      result = output(backend, [...product.shape], out);
+    }
+    return result;
+  };
+}
+
+/** Name of the fused AdamW kernel (see src/train/optimizer.ts); registered only where it is native. */
+export const ADAMW_KERNEL = 'TopoprobeAdamW';
+
+function adamwKernel(nk: NativeKernels): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as Backend;
+    const { p, m, v, g } = args.inputs as Record<string, tf.TensorInfo>;
+    const attrs = args.attrs as unknown as { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number };
+    const [pv, mv, vv, gv] = [p, m, v, g].map((t) => f32(backend, t));
+    if (!pv || !mv || !vv || !gv) throw new Error(`${ADAMW_KERNEL}: float32 inputs required`);
+    const po = new Float32Array(pv.length);
+    const mo = new Float32Array(pv.length);
+    const vo = new Float32Array(pv.length);
+    nk.adamw(pv, mv, vv, gv, attrs.lr, attrs.beta1, attrs.beta2, attrs.epsilon, attrs.weightDecay, attrs.c1, attrs.c2, po, mo, vo);
+    return [output(backend, [...p!.shape], po), output(backend, [...p!.shape], mo), output(backend, [...p!.shape], vo)];
+  };
+}
+
+/** Kernel names the blas backend replaces with native code. */
+export const NATIVE_KERNELS = [
+  'BatchMatMul', '_FusedMatMul', ...Object.keys(BINARY_OPS), ...Object.keys(UNARY_OPS), ...Object.keys(REDUCE_OPS), 'Transpose', 'Softmax', ADAMW_KERNEL,
+];
+
+let registered = false;
+
+/**
+ * Registers the `blas` backend (cpu kernels, then the native replacements). Throws (with the reason and
+ * how to enable it) when the addon is not available.
+ */
+export function registerBlasBackend(threads = defaultThreads()): NativeKernels {
+  const nk = loadNative();
+  nk.setThreads(threads);
+  if (registered) return nk;
+  tf.registerBackend('blas', () => new MathBackendCPU(), 0);
+  for (const config of tf.getKernelsForBackend('cpu')) {
+    tf.registerKernel({ ...config, backendName: 'blas' });
+  }
+  const replace = (kernelName: string, kernelFunc: tf.KernelFunc) => {
+    if (tf.getKernel(kernelName, 'blas')) tf.unregisterKernel(kernelName, 'blas');
+    tf.registerKernel({ kernelName, backendName: 'blas', kernelFunc });
+  };
+  for (const [name, op] of Object.entries(BINARY_OPS)) replace(name, binaryKernel(nk, name, op));
+  for (const [name, op] of Object.entries(UNARY_OPS)) replace(name, unaryKernel(nk, name, op));
+  for (const [name, spec] of Object.entries(REDUCE_OPS)) replace(name, reduceKernel(nk, name, spec));
+  replace('Transpose', transposeKernel(nk));
+  replace('Softmax', softmaxKernel(nk));
+  replace('BatchMatMul', batchMatMulKernel(nk));
+  replace('_FusedMatMul', fusedMatMulKernel(nk));
+  replace(ADAMW_KERNEL, adamwKernel(nk));
+  registerSegmentSumKernel('blas');
+  registered = true;
+  return nk;
+}
+
+export type { KernelArgs };

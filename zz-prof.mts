@@ -1,0 +1,24 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from './src/backend/index.js';
+import { BertModel } from './src/model/bert.js';
+import { parseBertConfig } from './src/model/config.js';
+import { AdamW } from './src/train/optimizer.js';
+import { trainingStep } from './src/train/step.js';
+await initBackend((process.argv[2] ?? 'cpu') as any);
+const B = Number(process.argv[3] ?? 8), T = 64;
+const cfg = parseBertConfig({ vocab_size: 1000, hidden_size: 768, num_hidden_layers: 1, num_attention_heads: 12, intermediate_size: 3072, num_labels: 2 });
+const m = BertModel.init(cfg, { head: true, seed: 1 });
+const ids = tf.randomUniform([B, T], 0, 1000, 'int32') as tf.Tensor2D;
+const mask = tf.ones([B, T], 'int32') as tf.Tensor2D;
+const labels = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 2), 'int32');
+const opt = new AdamW();
+trainingStep(m, opt, { inputIds: ids, attentionMask: mask }, labels, { lr: 1e-5, maxGradNorm: 1 });
+const t0 = performance.now();
+const prof = await tf.profile(() => { trainingStep(m, opt, { inputIds: ids, attentionMask: mask }, labels, { lr: 1e-5, maxGradNorm: 1 }); });
+const total = performance.now() - t0;
+const agg = new Map<string, { ms: number; n: number }>();
+for (const k of prof.kernels) { const key = k.name; const a = agg.get(key) ?? { ms: 0, n: 0 }; a.ms += Number(k.kernelTimeMs) || 0; a.n++; agg.set(key, a); }
+const rows = [...agg].sort((a, b) => b[1].ms - a[1].ms);
+let sum = 0; for (const [, v] of rows) sum += v.ms;
+console.log('total wall', total.toFixed(0), 'kernel sum', sum.toFixed(0));
+for (const [k, v] of rows.slice(0, 30)) console.log(k.padEnd(24), v.ms.toFixed(0).padStart(7), String(v.n).padStart(5));
