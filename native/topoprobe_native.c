@@ -5,14 +5,24 @@
  * has already validated: shapes, strides and offsets are computed there, and only plain loops and
  * cblas_sgemm run here. Row-major throughout. Functions:
  *
- *   gemm(transA, transB, M, N, K, a, offsetsA, b, offsetsB, out)   batched C_i = op(A_i) op(B_i)
+ *   gemm(transA, transB, M, N, K, a, offsetsA, b, offsetsB, out, accumulate)
+ *                                                                    batched C_i (+)= op(A_i) op(B_i)
  *   binary(op, a, stridesA, b, stridesB, out, shape)                broadcasting elementwise a (op) b
  *   unary(op, x, out)                                                elementwise f(x)
  *   reduce(op, x, shape, reduced, out)                               sum/max/min over marked axes
  *   transpose(x, shape, perm, out)
  *   softmax(x, rows, cols, out)                                      along the last axis
  *   adamw(p, m, v, g, lr, beta1, beta2, eps, weightDecay, c1, c2, pOut, mOut, vOut)
+ *   gelu(x, out), geluGrad(x, dy, dx)                               exact (erf) GELU and its derivative
+ *   layerNorm(x, rows, cols, gamma, beta, eps, y, mean, rstd)        over the last axis
+ *   layerNormGrad(dy, x, rows, cols, gamma, mean, rstd, dx, dgamma, dbeta)
+ *   dropout(x, rate, seed, y, mask)                                  mask = kept ? 1/(1-rate) : 0
+ *   sumSquares(x) -> number                                          in double precision
+ *   gather(params, rows, cols, indices, out)                         out[i] = params[indices[i]]
  *   setThreads(n), getThreads(), config()
+ *
+ * Elementwise loops over large arrays are split across threads with OpenMP (when compiled with it);
+ * matrix products use OpenBLAS's own threads.
  */
 #include <math.h>
 #include <stdint.h>
@@ -22,6 +32,15 @@
 #include <node_api.h>
 
 #define MAX_DIMS 8
+/* Below this many elements a loop is not worth splitting across threads. */
+#define PAR_MIN 32768
+#ifdef _OPENMP
+#include <omp.h>
+#define PRAGMA(x) _Pragma(#x)
+#define PARALLEL_FOR(n) PRAGMA(omp parallel for schedule(static) if ((n) > PAR_MIN))
+#else
+#define PARALLEL_FOR(n)
+#endif
 
 #define CHECK(call)                                                              \
   do {                                                                           \
@@ -60,9 +79,9 @@ static int get_bool(napi_env env, napi_value v, bool *out) { return napi_get_val
 /* gemm */
 
 static napi_value gemm(napi_env env, napi_callback_info info) {
-  napi_value argv[10];
-  if (!get_args(env, info, 10, argv)) FAIL("gemm: expected 10 arguments");
-  bool ta, tb;
+  napi_value argv[11];
+  if (!get_args(env, info, 11, argv)) FAIL("gemm: expected 11 arguments");
+  bool ta, tb, accumulate;
   int64_t M, N, K;
   float *a, *b, *out;
   int32_t *offA, *offB;
@@ -74,7 +93,7 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
       !get_array(env, argv[6], napi_int32_array, (void **)&offA, &batchA) ||
       !get_array(env, argv[7], napi_float32_array, (void **)&b, &nb) ||
       !get_array(env, argv[8], napi_int32_array, (void **)&offB, &batchB) ||
-      !get_array(env, argv[9], napi_float32_array, (void **)&out, &nout))
+      !get_array(env, argv[9], napi_float32_array, (void **)&out, &nout) || !get_bool(env, argv[10], &accumulate))
     FAIL("gemm: bad arrays");
   if (batchA != batchB || (size_t)(batchA * M * N) != nout) FAIL("gemm: output size does not match");
   for (size_t i = 0; i < batchA; i++) {
@@ -85,11 +104,11 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   const int ldb = tb ? (int)K : (int)N;
   for (size_t i = 0; i < batchA; i++) {
     if (K == 0) {
-      memset(out + i * M * N, 0, sizeof(float) * M * N);
+      if (!accumulate) memset(out + i * M * N, 0, sizeof(float) * M * N);
       continue;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
-                1.0f, a + offA[i], lda, b + offB[i], ldb, 0.0f, out + i * M * N, (int)N);
+                1.0f, a + offA[i], lda, b + offB[i], ldb, accumulate ? 1.0f : 0.0f, out + i * M * N, (int)N);
   }
   return NULL;
 }
@@ -101,12 +120,15 @@ enum { OP_ADD = 0, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF };
 
 #define BINARY_LOOP(EXPR)                                                       \
   if (sa == 1 && sb == 1) {                                                     \
+    PARALLEL_FOR(n)                                                             \
     for (int64_t i = 0; i < n; i++) { const float x = a[i], y = b[i]; o[i] = (EXPR); } \
   } else if (sa == 1 && sb == 0) {                                              \
     const float y = b[0];                                                       \
+    PARALLEL_FOR(n)                                                             \
     for (int64_t i = 0; i < n; i++) { const float x = a[i]; o[i] = (EXPR); }    \
   } else if (sa == 0 && sb == 1) {                                              \
     const float x = a[0];                                                       \
+    PARALLEL_FOR(n)                                                             \
     for (int64_t i = 0; i < n; i++) { const float y = b[i]; o[i] = (EXPR); }    \
   } else {                                                                      \
     for (int64_t i = 0; i < n; i++) { const float x = a[i * sa], y = b[i * sb]; o[i] = (EXPR); } \
@@ -152,21 +174,22 @@ static napi_value binary(napi_env env, napi_callback_info info) {
   if (total == 0) return NULL;
   if (lastA >= na || lastB >= nb) FAIL("binary: strides reach past an operand");
   const int64_t inner = shape[rank - 1];
-  const size_t rows = total / (size_t)inner;
-  int64_t idx[MAX_DIMS] = {0};
-  int64_t offA = 0, offB = 0;
-  for (size_t r = 0; r < rows; r++) {
-    binary_row((int)op, a + offA, stA[rank - 1], b + offB, stB[rank - 1], out + r * inner, inner);
-    /* advance the outer index (dims 0..rank-2) like an odometer */
+  const int64_t rows = (int64_t)(total / (size_t)inner);
+  if (rows == 1) {
+    binary_row((int)op, a, stA[rank - 1], b, stB[rank - 1], out, inner);
+    return NULL;
+  }
+  /* Rows are independent: each finds its operands' offsets from its own index. */
+  PARALLEL_FOR(total)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r, offA = 0, offB = 0;
     for (int d = (int)rank - 2; d >= 0; d--) {
-      idx[d]++;
-      offA += stA[d];
-      offB += stB[d];
-      if (idx[d] < shape[d]) break;
-      offA -= (int64_t)stA[d] * shape[d];
-      offB -= (int64_t)stB[d] * shape[d];
-      idx[d] = 0;
+      const int64_t i = rem % shape[d];
+      rem /= shape[d];
+      offA += i * stA[d];
+      offB += i * stB[d];
     }
+    binary_row((int)op, a + offA, stA[rank - 1], b + offB, stB[rank - 1], out + r * inner, inner);
   }
   return NULL;
 }
@@ -187,19 +210,19 @@ static napi_value unary(napi_env env, napi_callback_info info) {
       !get_array(env, argv[2], napi_float32_array, (void **)&o, &no) || n != no)
     FAIL("unary: bad arrays");
   switch (op) {
-    case U_EXP: for (size_t i = 0; i < n; i++) o[i] = expf(x[i]); break;
-    case U_LOG: for (size_t i = 0; i < n; i++) o[i] = logf(x[i]); break;
-    case U_SQRT: for (size_t i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
-    case U_RSQRT: for (size_t i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i]); break;
-    case U_SQUARE: for (size_t i = 0; i < n; i++) o[i] = x[i] * x[i]; break;
-    case U_NEG: for (size_t i = 0; i < n; i++) o[i] = -x[i]; break;
-    case U_ERF: for (size_t i = 0; i < n; i++) o[i] = erff(x[i]); break;
-    case U_TANH: for (size_t i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
-    case U_ABS: for (size_t i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
-    case U_RECIPROCAL: for (size_t i = 0; i < n; i++) o[i] = 1.0f / x[i]; break;
-    case U_FLOOR: for (size_t i = 0; i < n; i++) o[i] = floorf(x[i]); break;
-    case U_SIGMOID: for (size_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-x[i])); break;
-    case U_RELU: for (size_t i = 0; i < n; i++) o[i] = x[i] > 0 ? x[i] : (x[i] != x[i] ? x[i] : 0.0f); break;
+    case U_EXP: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = expf(x[i]); break;
+    case U_LOG: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = logf(x[i]); break;
+    case U_SQRT: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
+    case U_RSQRT: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i]); break;
+    case U_SQUARE: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = x[i] * x[i]; break;
+    case U_NEG: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = -x[i]; break;
+    case U_ERF: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = erff(x[i]); break;
+    case U_TANH: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
+    case U_ABS: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
+    case U_RECIPROCAL: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = 1.0f / x[i]; break;
+    case U_FLOOR: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = floorf(x[i]); break;
+    case U_SIGMOID: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-x[i])); break;
+    case U_RELU: PARALLEL_FOR(n) for (size_t i = 0; i < n; i++) o[i] = x[i] > 0 ? x[i] : (x[i] != x[i] ? x[i] : 0.0f); break;
     default: FAIL("unary: unknown op");
   }
   return NULL;
@@ -342,8 +365,14 @@ static napi_value transpose(napi_env env, napi_callback_info info) {
     size[d] = shape[perm[d]];
     src_stride[d] = in_stride[perm[d]];
   }
-  int64_t written = 0;
-  transpose_rec(0, (int)rank, size, src_stride, x, out, &written);
+  /* Each slice along the first output axis is independent: split them across threads. */
+  const int64_t slice = (int64_t)n / size[0];
+  PARALLEL_FOR(n)
+  for (int64_t i = 0; i < size[0]; i++) {
+    int64_t written = i * slice;
+    if (rank == 1) out[i] = x[i * src_stride[0]];
+    else transpose_rec(1, (int)rank, size, src_stride, x + i * src_stride[0], out, &written);
+  }
   return NULL;
 }
 
@@ -360,6 +389,7 @@ static napi_value softmax(napi_env env, napi_callback_info info) {
       !get_i64(env, argv[2], &cols) || !get_array(env, argv[3], napi_float32_array, (void **)&o, &no))
     FAIL("softmax: bad arguments");
   if ((size_t)(rows * cols) != n || n != no) FAIL("softmax: sizes do not match");
+  PARALLEL_FOR(n)
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * cols;
     float *orow = o + r * cols;
@@ -398,6 +428,7 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   if (n2 != n || n3 != n || n4 != n || n5 != n || n6 != n || n7 != n) FAIL("adamw: sizes differ");
   const float fb1 = (float)b1, fb2 = (float)b2, decay = (float)(1.0 - lr * wd);
   const float step = (float)(lr / c1), inv_c2 = (float)(1.0 / c2), feps = (float)eps;
+  PARALLEL_FOR(n)
   for (size_t i = 0; i < n; i++) {
     const float gi = g[i];
     const float mi = fb1 * m[i] + (1.0f - fb1) * gi;
@@ -411,11 +442,212 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 
 /* ------------------------------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------------------------------ */
+/* exact GELU: y = x * Phi(x); dy/dx = Phi(x) + x * phi(x) */
+
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  float *x, *o;
+  size_t n, no;
+  if (!get_args(env, info, 2, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&x, &n) ||
+      !get_array(env, argv[1], napi_float32_array, (void **)&o, &no) || n != no)
+    FAIL("gelu: bad arguments");
+  PARALLEL_FOR(n)
+  for (size_t i = 0; i < n; i++) o[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+  return NULL;
+}
+
+static napi_value gelu_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  float *x, *dy, *dx;
+  size_t n, n2, n3;
+  if (!get_args(env, info, 3, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&x, &n) ||
+      !get_array(env, argv[1], napi_float32_array, (void **)&dy, &n2) ||
+      !get_array(env, argv[2], napi_float32_array, (void **)&dx, &n3) || n != n2 || n != n3)
+    FAIL("geluGrad: bad arguments");
+  const float inv_sqrt_2pi = 0.3989422804014327f;
+  PARALLEL_FOR(n)
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
+    const float pdf = inv_sqrt_2pi * expf(-0.5f * v * v);
+    dx[i] = dy[i] * (cdf + v * pdf);
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* LayerNorm over the last axis (biased variance, as torch) and its gradient */
+
+static napi_value layer_norm(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  float *x, *gamma, *beta, *y, *mean, *rstd;
+  int64_t rows, cols;
+  double eps;
+  size_t n, ng, nb, ny, nm, nr;
+  if (!get_args(env, info, 9, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&x, &n) ||
+      !get_i64(env, argv[1], &rows) || !get_i64(env, argv[2], &cols) ||
+      !get_array(env, argv[3], napi_float32_array, (void **)&gamma, &ng) ||
+      !get_array(env, argv[4], napi_float32_array, (void **)&beta, &nb) || !get_f64(env, argv[5], &eps) ||
+      !get_array(env, argv[6], napi_float32_array, (void **)&y, &ny) ||
+      !get_array(env, argv[7], napi_float32_array, (void **)&mean, &nm) ||
+      !get_array(env, argv[8], napi_float32_array, (void **)&rstd, &nr))
+    FAIL("layerNorm: bad arguments");
+  if ((size_t)(rows * cols) != n || ny != n || ng != (size_t)cols || nb != (size_t)cols || nm != (size_t)rows || nr != (size_t)rows)
+    FAIL("layerNorm: sizes do not match");
+  PARALLEL_FOR(n)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * cols;
+    float *yr = y + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; j++) s += xr[j];
+    const float mu = (float)(s / cols);
+    double v = 0;
+    for (int64_t j = 0; j < cols; j++) {
+      const float c = xr[j] - mu;
+      v += (double)c * c;
+    }
+    const float rs = (float)(1.0 / sqrt(v / cols + eps));
+    mean[r] = mu;
+    rstd[r] = rs;
+    for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+  }
+  return NULL;
+}
+
+static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  float *dy, *x, *gamma, *mean, *rstd, *dx, *dgamma, *dbeta;
+  int64_t rows, cols;
+  size_t n, nx, ng, nm, nr, ndx, ndg, ndb;
+  if (!get_args(env, info, 10, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&dy, &n) ||
+      !get_array(env, argv[1], napi_float32_array, (void **)&x, &nx) || !get_i64(env, argv[2], &rows) ||
+      !get_i64(env, argv[3], &cols) || !get_array(env, argv[4], napi_float32_array, (void **)&gamma, &ng) ||
+      !get_array(env, argv[5], napi_float32_array, (void **)&mean, &nm) ||
+      !get_array(env, argv[6], napi_float32_array, (void **)&rstd, &nr) ||
+      !get_array(env, argv[7], napi_float32_array, (void **)&dx, &ndx) ||
+      !get_array(env, argv[8], napi_float32_array, (void **)&dgamma, &ndg) ||
+      !get_array(env, argv[9], napi_float32_array, (void **)&dbeta, &ndb))
+    FAIL("layerNormGrad: bad arguments");
+  if ((size_t)(rows * cols) != n || nx != n || ndx != n || ng != (size_t)cols || ndg != (size_t)cols ||
+      ndb != (size_t)cols || nm != (size_t)rows || nr != (size_t)rows)
+    FAIL("layerNormGrad: sizes do not match");
+  /* dx: per row */
+  PARALLEL_FOR(n)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dyr = dy + r * cols, *xr = x + r * cols;
+    float *dxr = dx + r * cols;
+    const float mu = mean[r], rs = rstd[r];
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t j = 0; j < cols; j++) {
+      const float g = dyr[j] * gamma[j];
+      const float xh = (xr[j] - mu) * rs;
+      sum_g += g;
+      sum_gx += (double)g * xh;
+    }
+    const float mg = (float)(sum_g / cols), mgx = (float)(sum_gx / cols);
+    for (int64_t j = 0; j < cols; j++) {
+      const float xh = (xr[j] - mu) * rs;
+      dxr[j] = rs * (dyr[j] * gamma[j] - mg - xh * mgx);
+    }
+  }
+  /* dgamma, dbeta: per column, summed over rows in double */
+  double *acc = (double *)calloc((size_t)(2 * cols), sizeof(double));
+  if (!acc) FAIL("layerNormGrad: out of memory");
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dyr = dy + r * cols, *xr = x + r * cols;
+    const float mu = mean[r], rs = rstd[r];
+    for (int64_t j = 0; j < cols; j++) {
+      acc[j] += (double)dyr[j] * ((xr[j] - mu) * rs);
+      acc[cols + j] += dyr[j];
+    }
+  }
+  for (int64_t j = 0; j < cols; j++) {
+    dgamma[j] = (float)acc[j];
+    dbeta[j] = (float)acc[cols + j];
+  }
+  free(acc);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* dropout with a counter-based generator: element i's draw depends only on (seed, i), so the result
+ * does not depend on how the loop is split across threads. */
+
+static inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static napi_value dropout(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  float *x, *y, *mask;
+  double rate;
+  int64_t seed;
+  size_t n, ny, nm;
+  if (!get_args(env, info, 5, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&x, &n) ||
+      !get_f64(env, argv[1], &rate) || !get_i64(env, argv[2], &seed) ||
+      !get_array(env, argv[3], napi_float32_array, (void **)&y, &ny) ||
+      !get_array(env, argv[4], napi_float32_array, (void **)&mask, &nm) || ny != n || nm != n)
+    FAIL("dropout: bad arguments");
+  if (!(rate >= 0 && rate < 1)) FAIL("dropout: rate must be in [0, 1)");
+  const float keep = (float)(1.0 / (1.0 - rate));
+  const uint64_t threshold = (uint64_t)(rate * 18446744073709551616.0); /* rate * 2^64 */
+  const uint64_t key = mix64((uint64_t)seed);
+  PARALLEL_FOR(n)
+  for (size_t i = 0; i < n; i++) {
+    const float m = mix64(key ^ (uint64_t)i) >= threshold ? keep : 0.0f;
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
+  return NULL;
+}
+
+static napi_value sum_squares(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  float *x;
+  size_t n;
+  if (!get_args(env, info, 1, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&x, &n)) FAIL("sumSquares: bad arguments");
+  double s = 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(+ : s) if (n > PAR_MIN)
+#endif
+  for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  CHECK(napi_create_double(env, s, &result));
+  return result;
+}
+
+/* Row gather (an embedding lookup): out[i, :] = params[indices[i], :]; indices already validated. */
+static napi_value gather(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  float *params, *out;
+  int32_t *indices;
+  int64_t rows, cols;
+  size_t np, ni, no;
+  if (!get_args(env, info, 5, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&params, &np) ||
+      !get_i64(env, argv[1], &rows) || !get_i64(env, argv[2], &cols) ||
+      !get_array(env, argv[3], napi_int32_array, (void **)&indices, &ni) ||
+      !get_array(env, argv[4], napi_float32_array, (void **)&out, &no))
+    FAIL("gather: bad arguments");
+  if ((size_t)(rows * cols) != np || ni * (size_t)cols != no) FAIL("gather: sizes do not match");
+  for (size_t i = 0; i < ni; i++) {
+    if (indices[i] < 0 || indices[i] >= rows) FAIL("gather: index out of range");
+  }
+  PARALLEL_FOR(no)
+  for (size_t i = 0; i < ni; i++) memcpy(out + i * cols, params + (int64_t)indices[i] * cols, sizeof(float) * cols);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int64_t n;
   if (!get_args(env, info, 1, argv) || !get_i64(env, argv[0], &n) || n < 1) FAIL("setThreads: expected a positive integer");
   openblas_set_num_threads((int)n);
+#ifdef _OPENMP
+  omp_set_num_threads((int)n);
+#endif
   return NULL;
 }
 
@@ -442,6 +674,13 @@ static napi_value init(napi_env env, napi_value exports) {
       {"transpose", NULL, transpose, NULL, NULL, NULL, napi_enumerable, NULL},
       {"softmax", NULL, softmax, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropout", NULL, dropout, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gather", NULL, gather, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"config", NULL, config, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -38,7 +38,7 @@ const includeDirs = ['/usr/include/openblas', '/usr/include/x86_64-linux-gnu', '
 const libDirs = ['/opt/homebrew/opt/openblas/lib'].filter((d) => existsSync(d)).map((d) => `-L${d}`);
 const tmp = `${out}.${process.pid}.tmp`;
 const args = [
-  ...extra, '-std=c11', '-fPIC', '-shared', '-Wall', '-DNODE_GYP_MODULE_NAME=topoprobe_native',
+  ...extra, '-std=gnu11', '-fopenmp', '-fPIC', '-shared', '-Wall', '-DNODE_GYP_MODULE_NAME=topoprobe_native',
   `-I${nodeInclude}`, ...includeDirs, source, ...libDirs, '-lopenblas', '-lm', '-o', tmp,
 ];
 if (process.platform === 'darwin') args.unshift('-undefined', 'dynamic_lookup');

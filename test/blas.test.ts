@@ -7,6 +7,7 @@ import { AdamW } from '../src/train/optimizer.js';
 import { trainingStep } from '../src/train/step.js';
 import { Rng } from '../src/util/random.js';
 import { nativeAvailable } from './helpers.js';
+import { gelu, layerNorm, dropout } from '../src/backend/fused.js';
 
 function randomArray(n: number, rng: Rng, positive = false): Float32Array {
   const a = new Float32Array(n);
@@ -165,8 +166,43 @@ describe('blas backend: native kernels against the plain cpu backend', function 
     results[0]!.forEach((p, i) => expect(results[1]![i]).to.be.closeTo(p, 1e-6));
   });
 
-  it('a tiny BERT trains with the same loss curve as on the plain backend', async () => {
-    const config = parseBertConfig({ vocab_size: 60, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, num_labels: 3 });
+  it('fused GELU and its gradient match the composite ops', async () => {
+    expectClose(await both([[4, 33]], (x) => gelu(x!)), 1e-6, 'gelu');
+    expectClose(await both([[4, 33], [4, 33]], (x, dy) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), dy!)))(x!)), 1e-5, 'gelu grad');
+  });
+
+  it('fused LayerNorm and its gradients (x, gamma, beta) match the composite ops', async () => {
+    const ln = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => layerNorm(tf.add(tf.mul(x, 3), 1), g, b, 1e-12);
+    expectClose(await both([[2, 5, 24], [24], [24]], (x, g, b) => ln(x!, g!, b!)), 1e-5, 'layerNorm');
+    for (let which = 0; which < 3; which++) {
+      const r = await both([[2, 5, 24], [24], [24], [2, 5, 24]], (x, g, b, dy) =>
+        tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(ln(a, c, d), dy!)))([x!, g!, b!])[which]!,
+      );
+      expectClose(r, 1e-4, `layerNorm grad ${['x', 'gamma', 'beta'][which]}`);
+    }
+  });
+
+  it('native dropout keeps 1 - rate of the elements, scales them, repeats for a seed, and passes gradients through the mask', async () => {
+    await initBackend('blas');
+    const x = tf.ones([200, 500]);
+    const a = dropout(x, 0.25, 42).dataSync();
+    const b = dropout(x, 0.25, 42).dataSync();
+    const c = dropout(x, 0.25, 43).dataSync();
+    const zeros = a.filter((v) => v === 0).length / a.length;
+    expect(zeros).to.be.closeTo(0.25, 0.005);
+    expect(new Set(a)).to.deep.equal(new Set([0, 1 / 0.75].map(Math.fround)));
+    expect(Array.from(b)).to.deep.equal(Array.from(a));
+    expect(Array.from(c)).to.not.deep.equal(Array.from(a));
+    const g = tf.grad((t: tf.Tensor) => tf.sum(dropout(t, 0.25, 42)))(x).dataSync();
+    expect(Array.from(g)).to.deep.equal(Array.from(a));
+    x.dispose();
+  });
+
+  it('a tiny BERT trains with the same loss curve as on the plain backend (dropout off: the backends draw different masks)', async () => {
+    const config = parseBertConfig({
+      vocab_size: 60, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, num_labels: 3,
+      hidden_dropout_prob: 0, attention_probs_dropout_prob: 0,
+    });
     const curves: number[][] = [];
     for (const backend of ['cpu', 'blas'] as const) {
       await initBackend(backend);

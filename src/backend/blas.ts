@@ -19,16 +19,24 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../data/paths.js';
 import { registerSegmentSumKernel } from './segment-sum.js';
+import { FUSED_KERNELS } from './fused.js';
 
 /** The addon's functions (see native/topoprobe_native.c for their contracts). */
 export interface NativeKernels {
-  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, offA: Int32Array, b: Float32Array, offB: Int32Array, out: Float32Array): void;
+  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, offA: Int32Array, b: Float32Array, offB: Int32Array, out: Float32Array, accumulate: boolean): void;
   binary(op: number, a: Float32Array, stridesA: Int32Array, b: Float32Array, stridesB: Int32Array, out: Float32Array, shape: Int32Array): void;
   unary(op: number, x: Float32Array, out: Float32Array): void;
   reduce(op: number, x: Float32Array, shape: Int32Array, reduced: Int32Array, out: Float32Array): void;
   transpose(x: Float32Array, shape: Int32Array, perm: Int32Array, out: Float32Array): void;
   softmax(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
   adamw(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array): void;
+  gelu(x: Float32Array, out: Float32Array): void;
+  geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  layerNorm(x: Float32Array, rows: number, cols: number, gamma: Float32Array, beta: Float32Array, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
+  layerNormGrad(dy: Float32Array, x: Float32Array, rows: number, cols: number, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  dropout(x: Float32Array, rate: number, seed: number, y: Float32Array, mask: Float32Array): void;
+  sumSquares(x: Float32Array): number;
+  gather(params: Float32Array, rows: number, cols: number, indices: Int32Array, out: Float32Array): void;
   setThreads(n: number): void;
   getThreads(): number;
   config(): string;
@@ -46,6 +54,8 @@ let native: NativeKernels | undefined;
 export function loadNative(): NativeKernels {
   if (native) return native;
   const path = nativeAddonPath();
+  // OpenMP threads that spin between parallel loops would take the core the main thread needs.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   if (!existsSync(path)) throw new Error(`native kernels not built (${path} missing); ${NATIVE_HINT}`);
   try {
     native = createRequire(import.meta.url)(path) as NativeKernels;
@@ -204,10 +214,12 @@ function softmaxKernel(nk: NativeKernels): tf.KernelFunc {
 }
 
 /**
- * Batched matrix product with tfjs's semantics: a [...batchA, M, K] (or [..., K, M] transposed), b
- * [...batchB, K, N]; batch dimensions broadcast. Returns null when it cannot handle the operands.
+ * Batched matrix product with numpy's semantics: a [...batchA, M, K] (or [..., K, M] transposed), b
+ * [...batchB, K, N]; batch dimensions broadcast. With `rowBias` (length N) the output starts as the bias
+ * and sgemm accumulates onto it, which saves a separate pass. Returns null when it cannot handle the
+ * operands.
  */
-function matMul(nk: NativeKernels, backend: Backend, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo | null {
+function matMul(nk: NativeKernels, backend: Backend, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean, rowBias?: Float32Array): tf.TensorInfo | null {
   const av = f32(backend, a);
   const bv = f32(backend, b);
   if (!av || !bv || a.shape.length < 2 || b.shape.length < 2) return null;
@@ -242,7 +254,11 @@ function matMul(nk: NativeKernels, backend: Backend, a: tf.TensorInfo, b: tf.Ten
     }
   }
   const out = new Float32Array(nBatch * M * N);
-  nk.gemm(ta, tb, M, N, K, av, offA, bv, offB, out);
+  if (rowBias) {
+    if (rowBias.length !== N) return null;
+    for (let r = 0; r < nBatch * M; r++) out.set(rowBias, r * N);
+  }
+  nk.gemm(ta, tb, M, N, K, av, offA, bv, offB, out, rowBias !== undefined);
   return output(backend, [...batch, M, N], out);
 }
 
@@ -263,18 +279,21 @@ function fusedMatMulKernel(nk: NativeKernels): tf.KernelFunc {
     const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
     const activation = attrs.activation ?? 'linear';
     if (preluActivationWeights || !['linear', 'relu'].includes(activation)) return fallback(args);
-    if (bias && !f32(backend, bias)) return fallback(args);
-    const product = matMul(nk, backend, a!, b!, attrs.transposeA, attrs.transposeB);
+    const biasValues = bias ? f32(backend, bias) : undefined;
+    if (bias && !biasValues) return fallback(args);
+    // A bias over the last axis rides along in sgemm; any other broadcastable bias is added afterwards.
+    const rowBias = bias && bias.shape.length === 1 ? biasValues! : undefined;
+    const product = matMul(nk, backend, a!, b!, attrs.transposeA, attrs.transposeB, rowBias);
     if (!product) return fallback(args);
     let result = product;
-    if (bias) {
+    if (bias && !rowBias) {
       const shape = tf.backend_util.assertAndGetBroadcastShape(product.shape, bias.shape);
       if (shape.length !== product.shape.length || shape.some((d, i) => d !== product.shape[i])) {
         backend.disposeIntermediateTensorInfo(product);
         return fallback(args);
       }
       const out = new Float32Array(size(shape));
-      nk.binary(BINARY_OPS.Add!, f32(backend, product)!, broadcastStrides(product.shape, shape), f32(backend, bias)!, broadcastStrides(bias.shape, shape), out, Int32Array.from(shape));
+      nk.binary(BINARY_OPS.Add!, f32(backend, product)!, broadcastStrides(product.shape, shape), biasValues!, broadcastStrides(bias.shape, shape), out, Int32Array.from(shape));
       backend.disposeIntermediateTensorInfo(product);
       result = output(backend, shape, out);
     }
@@ -296,9 +315,14 @@ function adamwKernel(nk: NativeKernels): tf.KernelFunc {
   return (args) => {
     const backend = args.backend as Backend;
     const { p, m, v, g } = args.inputs as Record<string, tf.TensorInfo>;
-    const attrs = args.attrs as unknown as { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number };
-    const [pv, mv, vv, gv] = [p, m, v, g].map((t) => f32(backend, t));
-    if (!pv || !mv || !vv || !gv) throw new Error(`${ADAMW_KERNEL}: float32 inputs required`);
+    const attrs = args.attrs as unknown as { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number; gradScale: number };
+    const [pv, mv, vv, graw] = [p, m, v, g].map((t) => f32(backend, t));
+    if (!pv || !mv || !vv || !graw) throw new Error(`${ADAMW_KERNEL}: float32 inputs required`);
+    let gv = graw;
+    if (attrs.gradScale !== 1) {
+      gv = new Float32Array(graw.length);
+      nk.binary(BINARY_OPS.Multiply!, graw, new Int32Array([1]), new Float32Array([attrs.gradScale]), new Int32Array([0]), gv, new Int32Array([graw.length]));
+    }
     const po = new Float32Array(pv.length);
     const mo = new Float32Array(pv.length);
     const vo = new Float32Array(pv.length);
@@ -307,9 +331,101 @@ function adamwKernel(nk: NativeKernels): tf.KernelFunc {
   };
 }
 
+/** The fused kernels of src/backend/fused.ts. */
+function fusedKernels(nk: NativeKernels): Record<string, tf.KernelFunc> {
+  const need = (backend: Backend, t: tf.TensorInfo | undefined, what: string): Float32Array => {
+    const v = f32(backend, t);
+    if (!v) throw new Error(`${what}: float32 input required`);
+    return v;
+  };
+  return {
+    [FUSED_KERNELS.gelu]: (args) => {
+      const backend = args.backend as Backend;
+      const x = args.inputs.x as tf.TensorInfo;
+      const out = new Float32Array(size(x.shape));
+      nk.gelu(need(backend, x, 'gelu'), out);
+      return output(backend, [...x.shape], out);
+    },
+    [FUSED_KERNELS.geluGrad]: (args) => {
+      const backend = args.backend as Backend;
+      const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
+      const out = new Float32Array(size(x!.shape));
+      nk.geluGrad(need(backend, x, 'geluGrad'), need(backend, dy, 'geluGrad'), out);
+      return output(backend, [...x!.shape], out);
+    },
+    [FUSED_KERNELS.layerNorm]: (args) => {
+      const backend = args.backend as Backend;
+      const { x, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
+      const cols = x!.shape[x!.shape.length - 1]!;
+      const rows = size(x!.shape) / cols;
+      const y = new Float32Array(rows * cols);
+      const mean = new Float32Array(rows);
+      const rstd = new Float32Array(rows);
+      nk.layerNorm(need(backend, x, 'layerNorm'), rows, cols, need(backend, gamma, 'layerNorm'), need(backend, beta, 'layerNorm'), (args.attrs as { eps: number }).eps, y, mean, rstd);
+      const lead = x!.shape.slice(0, -1);
+      return [output(backend, [...x!.shape], y), output(backend, lead, mean), output(backend, lead, rstd)];
+    },
+    [FUSED_KERNELS.layerNormGrad]: (args) => {
+      const backend = args.backend as Backend;
+      const { dy, x, gamma, mean, rstd } = args.inputs as Record<string, tf.TensorInfo>;
+      const cols = x!.shape[x!.shape.length - 1]!;
+      const rows = size(x!.shape) / cols;
+      const dx = new Float32Array(rows * cols);
+      const dgamma = new Float32Array(cols);
+      const dbeta = new Float32Array(cols);
+      const v = (t: tf.TensorInfo | undefined) => need(backend, t, 'layerNormGrad');
+      nk.layerNormGrad(v(dy), v(x), rows, cols, v(gamma), v(mean), v(rstd), dx, dgamma, dbeta);
+      return [output(backend, [...x!.shape], dx), output(backend, [cols], dgamma), output(backend, [cols], dbeta)];
+    },
+    [FUSED_KERNELS.dropout]: (args) => {
+      const backend = args.backend as Backend;
+      const x = args.inputs.x as tf.TensorInfo;
+      const { rate, seed } = args.attrs as { rate: number; seed: number };
+      const y = new Float32Array(size(x.shape));
+      const mask = new Float32Array(y.length);
+      nk.dropout(need(backend, x, 'dropout'), rate, seed, y, mask);
+      return [output(backend, [...x.shape], y), output(backend, [...x.shape], mask)];
+    },
+  };
+}
+
+/** Sum of squares of a tensor's elements (for the global gradient norm), accumulated in double. */
+export const SQUARED_NORM_KERNEL = 'TopoprobeSquaredNorm';
+
+function squaredNormKernel(nk: NativeKernels): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as Backend;
+    const x = f32(backend, args.inputs.x as tf.TensorInfo);
+    if (!x) throw new Error(`${SQUARED_NORM_KERNEL}: float32 input required`);
+    return output(backend, [], new Float32Array([nk.sumSquares(x)]));
+  };
+}
+
+/** Row gathers (embedding lookups): axis 0, no batch dimensions, float32 table, int32 ids. */
+function gatherKernel(nk: NativeKernels): tf.KernelFunc {
+  const fallback = cpuKernel('GatherV2');
+  return (args) => {
+    const backend = args.backend as Backend;
+    const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
+    const xv = f32(backend, x);
+    const ids = indices.dtype === 'int32' ? backend.data.get(indices.dataId)?.values : undefined;
+    if (!xv || !(ids instanceof Int32Array) || x.shape.length === 0 || batchDims !== 0 || tf.util.parseAxisParam(axis, x.shape)[0] !== 0) return fallback(args);
+    const rows = x.shape[0]!;
+    const cols = size(x.shape.slice(1));
+    for (const id of ids) {
+      if (id < 0 || id >= rows) throw new Error(`GatherV2: index ${id} is not in [0, ${rows})`);
+    }
+    const out = new Float32Array(ids.length * cols);
+    nk.gather(xv, rows, cols, ids, out);
+    return output(backend, [...indices.shape, ...x.shape.slice(1)], out);
+  };
+}
+
 /** Kernel names the blas backend replaces with native code. */
 export const NATIVE_KERNELS = [
-  'BatchMatMul', '_FusedMatMul', ...Object.keys(BINARY_OPS), ...Object.keys(UNARY_OPS), ...Object.keys(REDUCE_OPS), 'Transpose', 'Softmax', ADAMW_KERNEL,
+  'BatchMatMul', '_FusedMatMul', 'GatherV2', SQUARED_NORM_KERNEL, ...Object.keys(BINARY_OPS), ...Object.keys(UNARY_OPS), ...Object.keys(REDUCE_OPS), 'Transpose', 'Softmax', ADAMW_KERNEL,
+  ...Object.values(FUSED_KERNELS),
 ];
 
 let registered = false;
@@ -338,6 +454,9 @@ export function registerBlasBackend(threads = defaultThreads()): NativeKernels {
   replace('BatchMatMul', batchMatMulKernel(nk));
   replace('_FusedMatMul', fusedMatMulKernel(nk));
   replace(ADAMW_KERNEL, adamwKernel(nk));
+  replace(SQUARED_NORM_KERNEL, squaredNormKernel(nk));
+  replace('GatherV2', gatherKernel(nk));
+  for (const [name, kernelFunc] of Object.entries(fusedKernels(nk))) replace(name, kernelFunc);
   registerSegmentSumKernel('blas');
   registered = true;
   return nk;

@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type BertConfig, bertParameterShapes, numLabels, HEAD_PARAMETERS } from './config.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
+import { gelu, layerNorm, dropout } from '../backend/fused.js';
 
 import type { WeightMap } from './checkpoint.js';
 
@@ -130,26 +131,25 @@ export class BertModel {
     const inDim = x.shape[x.shape.length - 1]!;
     const lead = x.shape.slice(0, -1);
     const x2 = x.reshape([-1, inDim]);
-    // Not tf.fused.matMul: tfjs-backend-wasm 4.22's _FusedMatMul adds the bias wrongly when transposeB is
-    // set (off by up to 1.2 on random 6x8x7 inputs; test/bert.test.ts catches it on the torch reference).
-    let y: tf.Tensor = tf.add(tf.matMul(x2, w, false, true), b);
+    // tfjs-backend-wasm 4.22's _FusedMatMul adds the bias wrongly when transposeB is set (off by up to
+    // 1.2 on random 6x8x7 inputs; test/bert.test.ts catches it on the torch reference), so wasm gets a
+    // plain matMul + add. Elsewhere the fused kernel saves a pass (blas folds the bias into sgemm).
+    let y: tf.Tensor =
+      tf.getBackend() === 'wasm'
+        ? tf.add(tf.matMul(x2, w, false, true), b)
+        : tf.fused.matMul({ a: x2 as tf.Tensor2D, b: w as tf.Tensor2D, transposeB: true, bias: b });
     if (activation === 'gelu') y = gelu(y);
     else if (activation === 'tanh') y = tf.tanh(y);
     return y.reshape([...lead, w.shape[0]!]);
   }
 
   private layerNorm(x: tf.Tensor, prefix: string): tf.Tensor {
-    const eps = this.config.layer_norm_eps;
-    const mean = tf.mean(x, -1, true);
-    const centred = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centred), -1, true);
-    const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, eps)));
-    return tf.add(tf.mul(normed, this.p(`${prefix}.weight`)), this.p(`${prefix}.bias`));
+    return layerNorm(x, this.p(`${prefix}.weight`), this.p(`${prefix}.bias`), this.config.layer_norm_eps);
   }
 
   private dropout(x: tf.Tensor, rate: number, opts: { training: boolean; rng: Rng }): tf.Tensor {
     if (!opts.training || rate === 0) return x;
-    return tf.dropout(x, rate, undefined, opts.rng.nextUint32());
+    return dropout(x, rate, opts.rng.nextUint32());
   }
 
   /** BertEmbeddings: word + position + token type, LayerNorm, dropout. */
@@ -259,11 +259,6 @@ export class BertModel {
   }
 }
 
-/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), as Hugging Face's "gelu". */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
-}
-
 function disposeAll(params: Map<string, tf.Variable>): void {
   for (const v of params.values()) v.dispose();
   params.clear();
@@ -284,4 +279,4 @@ function initialValues(name: string, shape: number[], config: BertConfig, rng: R
   return data;
 }
 
-export { numLabels };
+export { numLabels, gelu };

@@ -6,7 +6,7 @@
  *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  */
 import * as tf from '@tensorflow/tfjs';
-import { ADAMW_KERNEL } from '../backend/blas.js';
+import { ADAMW_KERNEL, SQUARED_NORM_KERNEL } from '../backend/blas.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -38,8 +38,11 @@ export class AdamW {
     this.noDecay = opts.noDecay ?? defaultNoDecay;
   }
 
-  /** Applies one update with learning rate `lr` to every parameter that has a gradient. */
-  apply(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update with learning rate `lr` to every parameter that has a gradient. The gradients are
+   * first multiplied by `gradScale` (how clipping by global norm is applied without another pass).
+   */
+  apply(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     this.step += 1;
     const { beta1: b1, beta2: b2, epsilon: eps } = this;
     const c1 = 1 - b1 ** this.step;
@@ -60,7 +63,7 @@ export class AdamW {
       if (fused) {
         // One native pass (src/backend/blas.ts) instead of a dozen elementwise kernels.
         const [pNew, mNew, vNew] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g }, {
-          lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2,
+          lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2, gradScale,
         }) as tf.Tensor[];
         p.assign(pNew!);
         m.assign(mNew!);
@@ -69,8 +72,9 @@ export class AdamW {
         continue;
       }
       tf.tidy(() => {
-        const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
-        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
+        const gs = gradScale === 1 ? g : tf.mul(g, gradScale);
+        const mNew = tf.add(tf.mul(m, b1), tf.mul(gs, 1 - b1));
+        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(gs), 1 - b2));
         const update = tf.div(tf.div(mNew, c1), tf.add(tf.sqrt(tf.div(vNew, c2)), eps));
         const decayed = decay > 0 ? tf.mul(p, 1 - lr * decay) : p;
         m.assign(mNew);
@@ -102,12 +106,21 @@ export class AdamW {
   }
 }
 
-/** The global L2 norm of a set of gradients. */
+/** The global L2 norm of a set of gradients (one native pass per tensor where the backend has it). */
 export function globalNorm(grads: Record<string, tf.Tensor>): number {
+  const fused = tf.getKernel(SQUARED_NORM_KERNEL, tf.getBackend()) !== undefined;
   return tf.tidy(() => {
-    const squares = Object.values(grads).map((g) => tf.sum(tf.square(g)));
+    const squares = Object.values(grads).map((g) =>
+      fused ? (tf.engine().runKernel(SQUARED_NORM_KERNEL, { x: g }) as tf.Tensor) : tf.sum(tf.square(g)),
+    );
     return Math.sqrt(tf.addN(squares).dataSync()[0]!);
   });
+}
+
+/** torch.nn.utils.clip_grad_norm_'s factor: maxNorm / (norm + 1e-6) when that is below 1, else 1. */
+export function clipFactor(norm: number, maxNorm: number): number {
+  const factor = maxNorm / (norm + 1e-6);
+  return factor < 1 ? factor : 1;
 }
 
 /**
@@ -117,8 +130,8 @@ export function globalNorm(grads: Record<string, tf.Tensor>): number {
  */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { norm: number; grads: Record<string, tf.Tensor> } {
   const norm = globalNorm(grads);
-  const factor = maxNorm / (norm + 1e-6);
-  if (!(factor < 1)) return { norm, grads };
+  const factor = clipFactor(norm, maxNorm);
+  if (factor === 1) return { norm, grads };
   const clipped: Record<string, tf.Tensor> = {};
   for (const [k, g] of Object.entries(grads)) {
     clipped[k] = tf.mul(g, factor);

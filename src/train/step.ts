@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BertModel, BertInputs } from '../model/bert.js';
 import { isRegression } from '../model/config.js';
 import { taskLoss } from './loss.js';
-import { type AdamW, clipByGlobalNorm } from './optimizer.js';
+import { type AdamW, clipFactor, globalNorm } from './optimizer.js';
 
 export interface StepResult {
   loss: number;
@@ -45,8 +45,9 @@ export function trainingStep(
   const { value, grads } = parameterGrads(model.params, () => batchLoss(model, inputs, labels, opts.training ?? true));
   const loss = value.dataSync()[0]!;
   value.dispose();
-  const clipped = opts.maxGradNorm !== undefined ? clipByGlobalNorm(grads, opts.maxGradNorm) : { norm: NaN, grads };
-  optimizer.apply(model.params, clipped.grads, opts.lr);
-  tf.dispose(Object.values(clipped.grads));
-  return { loss, gradNorm: clipped.norm };
+  const norm = globalNorm(grads);
+  const scale = opts.maxGradNorm !== undefined ? clipFactor(norm, opts.maxGradNorm) : 1;
+  optimizer.apply(model.params, grads, opts.lr, scale);
+  tf.dispose(Object.values(grads));
+  return { loss, gradNorm: norm };
 }

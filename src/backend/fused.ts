@@ -1,0 +1,94 @@
+/**
+ * Fused operations with native kernels where the backend has them (the `blas` backend registers
+ * TopoprobeGelu, TopoprobeLayerNorm, TopoprobeDropout and their gradients), and the same mathematics as
+ * ordinary tfjs ops everywhere else. One native pass replaces 5-20 elementwise kernels (and their
+ * gradients), which is most of a BERT step's non-matmul time.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export const FUSED_KERNELS = {
+  gelu: 'TopoprobeGelu',
+  geluGrad: 'TopoprobeGeluGrad',
+  layerNorm: 'TopoprobeLayerNorm',
+  layerNormGrad: 'TopoprobeLayerNormGrad',
+  dropout: 'TopoprobeDropout',
+} as const;
+
+function native(kernel: string): boolean {
+  return tf.getKernel(kernel, tf.getBackend()) !== undefined;
+}
+
+/** tf.customGrad with the inputs typed as what they are (tfjs types them as a union with the save function). */
+function customGrad<F extends (...args: never[]) => tf.Tensor>(
+  f: (...args: [...Parameters<F>, tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] },
+): F {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as F;
+}
+
+function run(kernel: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] {
+  const out = tf.engine().runKernel(kernel, inputs, attrs);
+  return Array.isArray(out) ? out : [out];
+}
+
+const geluNative = customGrad<(x: tf.Tensor) => tf.Tensor>((x, save) => {
+  save([x]);
+  return {
+    value: run(FUSED_KERNELS.gelu, { x })[0]!,
+    gradFunc: (dy, saved) => run(FUSED_KERNELS.geluGrad, { x: saved[0]!, dy })[0]!,
+  };
+});
+
+/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), as Hugging Face's "gelu". */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  if (native(FUSED_KERNELS.gelu) && x.dtype === 'float32') return geluNative(x);
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
+const layerNormNative = new Map<number, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor>();
+
+function layerNormFor(eps: number): (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor {
+  let f = layerNormNative.get(eps);
+  if (!f) {
+    f = customGrad<(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor>((x, gamma, beta, save) => {
+      const [y, mean, rstd] = run(FUSED_KERNELS.layerNorm, { x, gamma, beta }, { eps });
+      save([x, gamma, mean!, rstd!]);
+      return {
+        value: y!,
+        gradFunc: (dy, saved) => {
+          const [sx, sgamma, smean, srstd] = saved;
+          return run(FUSED_KERNELS.layerNormGrad, { dy, x: sx!, gamma: sgamma!, mean: smean!, rstd: srstd! });
+        },
+      };
+    });
+    layerNormNative.set(eps, f);
+  }
+  return f;
+}
+
+/** LayerNorm over the last axis with biased variance (torch.nn.LayerNorm): (x - mean) / sqrt(var + eps) * gamma + beta. */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  if (native(FUSED_KERNELS.layerNorm) && x.dtype === 'float32') return layerNormFor(eps)(x, gamma, beta);
+  return tf.tidy(() => {
+    const mean = tf.mean(x, -1, true);
+    const centred = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centred), -1, true);
+    return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  });
+}
+
+/**
+ * Inverted dropout: zeroes each element with probability `rate` and scales the rest by 1 / (1 - rate).
+ * The mask depends only on `seed` (and the backend: the native kernel draws its own numbers).
+ */
+export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  if (rate === 0) return x;
+  if (native(FUSED_KERNELS.dropout) && x.dtype === 'float32') {
+    const f = customGrad<(x: tf.Tensor) => tf.Tensor>((input, save) => {
+      const [y, mask] = run(FUSED_KERNELS.dropout, { x: input }, { rate, seed });
+      save([mask!]);
+      return { value: y!, gradFunc: (dy, saved) => tf.mul(dy, saved[0]!) };
+    });
+    return f(x);
+  }
+  return tf.dropout(x, rate, undefined, seed);
+}
