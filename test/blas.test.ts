@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { BertModel } from '../src/model/bert.js';
 import { parseBertConfig } from '../src/model/config.js';
-import { AdamW } from '../src/train/optimizer.js';
+import { AdamW, clipFactor, globalNorm } from '../src/train/optimizer.js';
 import { trainingStep } from '../src/train/step.js';
 import { Rng } from '../src/util/random.js';
 import { nativeAvailable } from './helpers.js';
@@ -123,9 +123,55 @@ describe('blas backend: native kernels against the plain cpu backend', function 
   }
 
   it('transpose with any permutation', async () => {
-    for (const [shape, perm] of [[[2, 3], [1, 0]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4, 5], [3, 1, 0, 2]], [[1, 4, 1, 3, 2], [4, 3, 2, 1, 0]]] as Array<[number[], number[]]>) {
+    for (const [shape, perm] of [[[2, 3], [1, 0]], [[2, 3], [0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4, 5], [3, 1, 0, 2]], [[1, 4, 1, 3, 2], [4, 3, 2, 1, 0]]] as Array<[number[], number[]]>) {
       expectClose(await both([shape], (x) => tf.transpose(x!, perm)), 0, `transpose [${shape}] [${perm}]`);
     }
+  });
+
+  it('gathers embedding rows (and their gradient) as the cpu backend does', async () => {
+    const ids = [3, 0, 3, 7, 1];
+    expectClose(await both([[8, 5]], (t) => tf.gather(t!, tf.tensor1d(ids, 'int32'))), 0, 'gather');
+    expectClose(await both([[8]], (t) => tf.gather(t!, tf.tensor2d([[1, 2], [2, 7]], undefined, 'int32'))), 0, 'gather 1-D table');
+    expectClose(await both([[8, 5], [5, 5]], (t, dy) => tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d(ids, 'int32')), dy!)))(t!)), 1e-6, 'gather grad');
+    await initBackend('blas');
+    expect(() => tf.gather(tf.ones([4, 2]), tf.tensor1d([4], 'int32'))).to.throw(/index 4 is not in \[0, 4\)/);
+  });
+
+  it('the global gradient norm and AdamW with a gradient scale match the plain backend', async () => {
+    const results: number[][] = [];
+    for (const backend of ['cpu', 'blas'] as const) {
+      await initBackend(backend);
+      const rng = new Rng(5);
+      const grads = { a: tf.tensor(randomArray(1000, rng), [10, 100]), b: tf.tensor(randomArray(7, rng), [7]) };
+      const expected = Math.sqrt([...grads.a.dataSync(), ...grads.b.dataSync()].reduce((s, x) => s + x * x, 0));
+      const norm = globalNorm(grads);
+      expect(norm).to.be.closeTo(expected, 1e-4 * expected);
+      const params = new Map([['a', tf.variable(tf.zeros([10, 100]))], ['b', tf.variable(tf.zeros([7]))]]);
+      const opt = new AdamW({ weightDecay: 0 });
+      opt.apply(params, grads, 0.1, clipFactor(norm, 1));
+      opt.apply(params, grads, 0.1, 0.5);
+      results.push([...params.values()].flatMap((v) => Array.from(v.dataSync())));
+      tf.dispose([...Object.values(grads), ...params.values()]);
+      opt.dispose();
+    }
+    results[0]!.forEach((p, i) => expect(results[1]![i]).to.be.closeTo(p, 1e-5));
+  });
+
+  it('gives the same numbers for the same seed (training with dropout on, twice)', async () => {
+    await initBackend('blas');
+    const config = parseBertConfig({ vocab_size: 60, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, num_labels: 2 });
+    const run = () => {
+      const model = BertModel.init(config, { head: true, seed: 2 });
+      const opt = new AdamW();
+      const inputs = { inputIds: tf.tensor2d([[2, 5, 9, 3], [2, 7, 3, 0]], undefined, 'int32'), attentionMask: tf.tensor2d([[1, 1, 1, 1], [1, 1, 1, 0]], undefined, 'int32') };
+      const labels = tf.tensor1d([0, 1], 'int32');
+      const losses = [0, 1, 2].map(() => trainingStep(model, opt, inputs, labels, { lr: 1e-3, maxGradNorm: 1 }).loss);
+      tf.dispose([inputs.inputIds, inputs.attentionMask, labels]);
+      opt.dispose();
+      model.dispose();
+      return losses;
+    };
+    expect(run()).to.deep.equal(run());
   });
 
   it('softmax along the last axis, and its gradient', async () => {

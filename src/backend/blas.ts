@@ -111,6 +111,31 @@ function broadcastStrides(shape: readonly number[], out: readonly number[]): Int
   return strides;
 }
 
+/**
+ * Merges neighbouring axes along which both operands step contiguously (or both stay put), so a
+ * same-shape op becomes one flat loop and [32,64,768] + [64,768] becomes [32, 49152] + [49152].
+ */
+function collapse(shape: readonly number[], sa: Int32Array, sb: Int32Array): { shape: Int32Array; stridesA: Int32Array; stridesB: Int32Array } {
+  const dims: number[] = [];
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1 && shape.length > 1) continue;
+    const k = dims.length - 1;
+    if (k >= 0 && as[k] === sa[d]! * shape[d]! && bs[k] === sb[d]! * shape[d]!) {
+      dims[k] = dims[k]! * shape[d]!;
+      as[k] = sa[d]!;
+      bs[k] = sb[d]!;
+    } else {
+      dims.push(shape[d]!);
+      as.push(sa[d]!);
+      bs.push(sb[d]!);
+    }
+  }
+  if (dims.length === 0) return { shape: Int32Array.of(1), stridesA: Int32Array.of(0), stridesB: Int32Array.of(0) };
+  return { shape: Int32Array.from(dims), stridesA: Int32Array.from(as), stridesB: Int32Array.from(bs) };
+}
+
 /** Looks up the cpu backend's own kernel, to fall back on. */
 function cpuKernel(name: string): tf.KernelFunc {
   const k = tf.getKernel(name, 'cpu');
@@ -143,7 +168,8 @@ function binaryKernel(nk: NativeKernels, name: string, op: number): tf.KernelFun
     const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const out = new Float32Array(size(shape));
     const dims = shape.length === 0 ? [1] : shape;
-    nk.binary(op, av, broadcastStrides(a.shape, dims), bv, broadcastStrides(b.shape, dims), out, Int32Array.from(dims));
+    const plan = collapse(dims, broadcastStrides(a.shape, dims), broadcastStrides(b.shape, dims));
+    nk.binary(op, av, plan.stridesA, bv, plan.stridesB, out, plan.shape);
     return output(backend, shape, out);
   };
 }
@@ -191,6 +217,11 @@ function transposeKernel(nk: NativeKernels): tf.KernelFunc {
     const xv = f32(backend, x);
     const perm = (args.attrs as { perm: number[] }).perm;
     if (!xv || x.shape.length === 0 || x.shape.length > 8) return fallback(args);
+    if (perm.every((p, i) => p === i)) {
+      // The identity permutation (e.g. in the gradient of an axis-0 gather): share the data, as Identity does.
+      backend.incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    }
     const out = new Float32Array(xv.length);
     nk.transpose(xv, Int32Array.from(x.shape), Int32Array.from(perm), out);
     return output(backend, perm.map((p) => x.shape[p]!), out);

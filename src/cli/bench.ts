@@ -1,11 +1,11 @@
 /** `topoprobe bench`: time training steps of a BERT of a given size (see src/train/bench.ts). */
 import type { CommandModule } from 'yargs';
-import { initBackend, parseBackendChoice } from '../backend/index.js';
-import { benchTrainingStep, type BenchOptions } from '../train/bench.js';
+import { startBackend, type BackendArgs } from './common.js';
+import { benchTrainingStep, benchGemm, type BenchOptions } from '../train/bench.js';
 import { getLogger } from '../util/log.js';
 import { check } from '../util/errors.js';
 
-type BenchArgs = Omit<BenchOptions, 'onStep'> & { backend?: string };
+type BenchArgs = Omit<BenchOptions, 'onStep'> & BackendArgs & { gemm: boolean };
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench',
@@ -22,18 +22,24 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('labels', { type: 'number', default: 2, describe: 'Classifier outputs' })
       .option('warmup', { type: 'number', default: 1, describe: 'Untimed warm-up steps' })
       .option('steps', { type: 'number', default: 3, describe: 'Timed steps (the median is reported)' })
-      .option('seed', { type: 'number', default: 0 }) as never,
+      .option('seed', { type: 'number', default: 0 })
+      .option('profile', { type: 'boolean', default: false, describe: 'Also profile one step kernel by kernel (adds "profile" to the JSON)' })
+      .option('gemm', { type: 'boolean', default: false, describe: 'Measure matrix-product GFLOP/s instead of training steps' }) as never,
   handler: async (args) => {
     for (const k of ['layers', 'hidden', 'heads', 'inter', 'batch', 'seq', 'vocab', 'labels', 'steps'] as const) {
       check(Number.isInteger(args[k]) && args[k] > 0, `--${k} must be a positive integer (got ${args[k]})`);
     }
     check(Number.isInteger(args.warmup) && args.warmup >= 0, `--warmup must be a non-negative integer (got ${args.warmup})`);
     check(args.hidden % args.heads === 0, `--hidden ${args.hidden} must be a multiple of --heads ${args.heads}`);
-    await initBackend(parseBackendChoice(args.backend, '--backend'));
+    const backend = await startBackend(args);
+    if (args.gemm) {
+      process.stdout.write(JSON.stringify({ backend: backend.name, threads: backend.threads, gemm: benchGemm() }) + '\n');
+      return;
+    }
     const log = getLogger();
-    const { layers, hidden, heads, inter, batch, seq, vocab, labels, warmup, steps, seed } = args;
-    const result = benchTrainingStep({
-      layers, hidden, heads, inter, batch, seq, vocab, labels, warmup, steps, seed,
+    const { layers, hidden, heads, inter, batch, seq, vocab, labels, warmup, steps, seed, profile } = args;
+    const result = await benchTrainingStep({
+      layers, hidden, heads, inter, batch, seq, vocab, labels, warmup, steps, seed, profile,
       onStep: ({ step, warmup, ms }) => log.info(`${warmup ? 'warm-up' : 'step'} ${step + 1}: ${ms.toFixed(0)} ms`),
     });
     process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,6 +1,6 @@
 /** `topoprobe hidden-states`: dump every submodule's hidden states for some inputs as JSON. */
 import type { CommandModule } from 'yargs';
-import { initBackend, parseBackendChoice } from '../backend/index.js';
+import { startBackend, type BackendArgs } from './common.js';
 import { loadModel } from '../model/load.js';
 import { hiddenStates } from '../model/encode.js';
 import type { EncodedSequence } from '../data/batch.js';
@@ -9,8 +9,7 @@ import { TopoprobeError } from '../util/errors.js';
 import { getLogger } from '../util/log.js';
 import { downloadProgress } from './progress.js';
 
-interface Args {
-  backend?: string;
+interface Args extends BackendArgs {
   'data-dir'?: string;
   model: string;
   text?: string[];
@@ -48,7 +47,7 @@ export const hiddenStatesCommand: CommandModule<object, Args> = {
     const idLists = (args.ids ?? []).map(parseIdList);
     if (texts.length + idLists.length === 0) throw new TopoprobeError('give at least one input with --text or --ids');
     if (pairs.length > texts.length) throw new TopoprobeError(`--pair given ${pairs.length} times but --text only ${texts.length} times`);
-    await initBackend(parseBackendChoice(args.backend, '--backend'));
+    await startBackend(args);
     const progress = downloadProgress();
     const { model, tokenizer } = await loadModel(args.model, { dataDir: args['data-dir'], hub: { onProgress: progress.onProgress } }).finally(progress.stop);
     try {

@@ -11,6 +11,7 @@ import { benchCommand } from './bench.js';
 
 export interface GlobalArgs {
   backend?: string;
+  threads?: number;
   'log-level': string;
   'data-dir'?: string;
 }
@@ -22,8 +23,9 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     .option('backend', {
       type: 'string',
       choices: BACKEND_NAMES as unknown as string[],
-      describe: 'Tensor backend (default: $TOPOPROBE_BACKEND, else auto: node-gpu, node, wasm, cpu)',
+      describe: 'Tensor backend (default: $TOPOPROBE_BACKEND, else auto: node-gpu, node, blas, wasm, cpu)',
     })
+    .option('threads', { type: 'number', describe: 'Threads for the native (blas) kernels (default $TOPOPROBE_THREADS, else every core)' })
     .option('log-level', { type: 'string', default: process.env.TOPOPROBE_LOG_LEVEL ?? 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'Console log level' })
     .option('data-dir', { type: 'string', describe: 'Data directory (default: $TOPOPROBE_DATA_DIR, else ../shared/data, else ~/.cache/topoprobe/data)' })
     .middleware((args) => {

@@ -1,0 +1,17 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from './src/backend/index.js';
+import { BertModel } from './src/model/bert.js';
+import { parseBertConfig } from './src/model/config.js';
+import { AdamW } from './src/train/optimizer.js';
+import { trainingStep } from './src/train/step.js';
+await initBackend('blas');
+const B = 32, T = 64;
+const cfg = parseBertConfig({ vocab_size: 30522, hidden_size: 768, num_hidden_layers: 1, num_attention_heads: 12, intermediate_size: 3072, num_labels: 2 });
+const m = BertModel.init(cfg, { head: true, seed: 1 });
+const ids = tf.randomUniform([B, T], 0, 1000, 'int32') as tf.Tensor2D;
+const mask = tf.ones([B, T], 'int32') as tf.Tensor2D;
+const labels = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 2), 'int32');
+const opt = new AdamW();
+trainingStep(m, opt, { inputIds: ids, attentionMask: mask }, labels, { lr: 1e-5, maxGradNorm: 1 });
+const prof = await tf.profile(() => { trainingStep(m, opt, { inputIds: ids, attentionMask: mask }, labels, { lr: 1e-5, maxGradNorm: 1 }); });
+for (const k of prof.kernels) if (['Multiply', 'Add', 'Sub', 'Transpose', 'Sum'].includes(k.name) && Number(k.kernelTimeMs) > 1) console.log(k.name, JSON.stringify(k.inputShapes), Number(k.kernelTimeMs).toFixed(1));
