@@ -12,7 +12,8 @@
  *   reduce(op, x, shape, reduced, out)                               sum/max/min over marked axes
  *   transpose(x, shape, perm, out)
  *   softmax(x, rows, cols, out)                                      along the last axis
- *   adamw(p, m, v, g, lr, beta1, beta2, eps, weightDecay, c1, c2, pOut, mOut, vOut)
+ *   adamw(p, m, v, g, lr, beta1, beta2, eps, weightDecay, c1, c2, gradScale, pOut, mOut, vOut)
+ *                                                                    (the outputs may be the inputs: in place)
  *   gelu(x, out), geluGrad(x, dy, dx)                               exact (erf) GELU and its derivative
  *   layerNorm(x, rows, cols, gamma, beta, eps, y, mean, rstd)        over the last axis
  *   layerNormGrad(dy, x, rows, cols, gamma, mean, rstd, dx, dgamma, dbeta)
@@ -410,27 +411,28 @@ static napi_value softmax(napi_env env, napi_callback_info info) {
 /* AdamW, one fused pass (torch.optim.AdamW's arithmetic) */
 
 static napi_value adamw(napi_env env, napi_callback_info info) {
-  napi_value argv[14];
-  if (!get_args(env, info, 14, argv)) FAIL("adamw: expected 14 arguments");
+  napi_value argv[15];
+  if (!get_args(env, info, 15, argv)) FAIL("adamw: expected 15 arguments");
   float *p, *m, *v, *g, *po, *mo, *vo;
   size_t n, n2, n3, n4, n5, n6, n7;
-  double lr, b1, b2, eps, wd, c1, c2;
+  double lr, b1, b2, eps, wd, c1, c2, gscale;
   if (!get_array(env, argv[0], napi_float32_array, (void **)&p, &n) ||
       !get_array(env, argv[1], napi_float32_array, (void **)&m, &n2) ||
       !get_array(env, argv[2], napi_float32_array, (void **)&v, &n3) ||
       !get_array(env, argv[3], napi_float32_array, (void **)&g, &n4) || !get_f64(env, argv[4], &lr) ||
       !get_f64(env, argv[5], &b1) || !get_f64(env, argv[6], &b2) || !get_f64(env, argv[7], &eps) ||
       !get_f64(env, argv[8], &wd) || !get_f64(env, argv[9], &c1) || !get_f64(env, argv[10], &c2) ||
-      !get_array(env, argv[11], napi_float32_array, (void **)&po, &n5) ||
-      !get_array(env, argv[12], napi_float32_array, (void **)&mo, &n6) ||
-      !get_array(env, argv[13], napi_float32_array, (void **)&vo, &n7))
+      !get_f64(env, argv[11], &gscale) ||
+      !get_array(env, argv[12], napi_float32_array, (void **)&po, &n5) ||
+      !get_array(env, argv[13], napi_float32_array, (void **)&mo, &n6) ||
+      !get_array(env, argv[14], napi_float32_array, (void **)&vo, &n7))
     FAIL("adamw: bad arguments");
   if (n2 != n || n3 != n || n4 != n || n5 != n || n6 != n || n7 != n) FAIL("adamw: sizes differ");
   const float fb1 = (float)b1, fb2 = (float)b2, decay = (float)(1.0 - lr * wd);
-  const float step = (float)(lr / c1), inv_c2 = (float)(1.0 / c2), feps = (float)eps;
+  const float step = (float)(lr / c1), inv_c2 = (float)(1.0 / c2), feps = (float)eps, gs = (float)gscale;
   PARALLEL_FOR(n)
   for (size_t i = 0; i < n; i++) {
-    const float gi = g[i];
+    const float gi = g[i] * gs;
     const float mi = fb1 * m[i] + (1.0f - fb1) * gi;
     const float vi = fb2 * v[i] + (1.0f - fb2) * gi * gi;
     mo[i] = mi;

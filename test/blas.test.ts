@@ -190,21 +190,32 @@ describe('blas backend: native kernels against the plain cpu backend', function 
     }
   });
 
-  it('the fused AdamW kernel matches the elementwise update', async () => {
+  it('the fused, in-place AdamW matches the elementwise update', async () => {
     const results: number[][] = [];
     for (const backend of ['cpu', 'blas'] as const) {
       await initBackend(backend);
       const rng = new Rng(3);
+      const initial = tf.tensor(randomArray(12, rng), [3, 4]);
+      const weight = tf.variable(initial);
+      initial.dispose();
+      // The bias's initial tensor stays alive and shares its storage, so it must not be updated in place.
+      const sharedBias = tf.tensor(randomArray(4, rng), [4]);
       const params = new Map([
-        ['w.weight', tf.variable(tf.tensor(randomArray(12, rng), [3, 4]))],
-        ['w.bias', tf.variable(tf.tensor(randomArray(4, rng), [4]))],
+        ['w.weight', weight],
+        ['w.bias', tf.variable(sharedBias)],
       ]);
+      const biasBefore = Array.from(sharedBias.dataSync());
       const opt = new AdamW({ weightDecay: 0.1 });
+      const storage = params.get('w.weight')!.dataId;
       for (let step = 0; step < 3; step++) {
         const grads = { 'w.weight': tf.tensor(randomArray(12, rng), [3, 4]), 'w.bias': tf.tensor(randomArray(4, rng), [4]) };
         opt.apply(params, grads, 0.01);
         tf.dispose(Object.values(grads));
       }
+      // On blas the update is written in place (the variable keeps its storage); elsewhere it is replaced.
+      expect(params.get('w.weight')!.dataId === storage, backend).to.equal(backend === 'blas');
+      expect(Array.from(sharedBias.dataSync()), 'a tensor sharing storage is left alone').to.deep.equal(biasBefore);
+      sharedBias.dispose();
       results.push([...params.values()].flatMap((v) => Array.from(v.dataSync())));
       opt.dispose();
       for (const v of params.values()) v.dispose();

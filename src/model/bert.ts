@@ -240,10 +240,10 @@ export class BertModel {
     return out;
   }
 
-  /** Plain copies of every parameter, for saving. */
+  /** Plain copies of every parameter, for saving (copies: the optimiser may update parameters in place). */
   weights(): WeightMap {
     const out: WeightMap = new Map();
-    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
     return out;
   }
 

@@ -6,7 +6,7 @@
  *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  */
 import * as tf from '@tensorflow/tfjs';
-import { ADAMW_KERNEL, SQUARED_NORM_KERNEL } from '../backend/blas.js';
+import { ADAMW_KERNEL, SQUARED_NORM_KERNEL, adamwInPlace } from '../backend/blas.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -61,10 +61,11 @@ export class AdamW {
       }
       const decay = this.noDecay(name) ? 0 : this.weightDecay;
       if (fused) {
-        // One native pass (src/backend/blas.ts) instead of a dozen elementwise kernels.
-        const [pNew, mNew, vNew] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g }, {
-          lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2, gradScale,
-        }) as tf.Tensor[];
+        // One native pass (src/backend/blas.ts) instead of a dozen elementwise kernels; in place when
+        // nothing else shares the parameter's storage.
+        const attrs = { lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2, gradScale };
+        if (adamwInPlace(p, m, v, g, attrs)) continue;
+        const [pNew, mNew, vNew] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g }, { ...attrs }) as tf.Tensor[];
         p.assign(pNew!);
         m.assign(mNew!);
         v.assign(vNew!);
