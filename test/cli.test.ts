@@ -2,41 +2,14 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../src/cli/main.js';
 import { bertUncasedVocabPath } from '../src/data/paths.js';
 import { FakeHub } from './fake-hub.js';
-import { FIXTURES, referenceOutputs, maxAbsDiff } from './helpers.js';
+import { FIXTURES, referenceOutputs, maxAbsDiff, cli } from './helpers.js';
 
 const ref = referenceOutputs();
 
 interface HiddenStatesFile {
   inputs: Array<{ ids: number[]; text?: string; hidden_states: number[][][]; pooled: number[] }>;
-}
-
-/** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
-async function cli(args: string[], env: Record<string, string | undefined> = {}, backend = 'cpu'): Promise<{ code: number; stdout: string; stderr: string }> {
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
-  try {
-    const code = await run(['--log-level', 'silent', '--backend', backend, ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 describe('topoprobe hidden-states', () => {

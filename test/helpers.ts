@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { TopoprobeError } from '../src/util/errors.js';
 import { loadNative } from '../src/backend/blas.js';
+import { run } from '../src/cli/main.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -88,3 +89,30 @@ export function nativeAvailable(): boolean {
 export function testBackends(): Array<'cpu' | 'wasm' | 'blas'> {
   return ['cpu', 'wasm', ...(nativeAvailable() ? (['blas'] as const) : [])];
 }
+
+/** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
+export async function cli(args: string[], env: Record<string, string | undefined> = {}, backend = 'cpu'): Promise<{ code: number; stdout: string; stderr: string }> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+  try {
+    const code = await run(['--log-level', 'silent', '--backend', backend, ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+

@@ -4,10 +4,11 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { TopoprobeError } from '../util/errors.js';
-import { createLogger } from '../util/log.js';
+import { createLogger, closeLogger } from '../util/log.js';
 import { BACKEND_NAMES } from '../backend/index.js';
 import { hiddenStatesCommand } from './hidden-states.js';
 import { benchCommand } from './bench.js';
+import { measureCommand } from './measure.js';
 
 export interface GlobalArgs {
   backend?: string;
@@ -33,6 +34,7 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     })
     .command(hiddenStatesCommand)
     .command(benchCommand)
+    .command(measureCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .help()
@@ -55,5 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     throw err;
+  } finally {
+    await closeLogger();
   }
 }

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 export type { Logger };
 
 let root: Logger | undefined;
+let transport: ReturnType<typeof pino.transport> | undefined;
 
 /**
  * The process-wide logger. Console output is readable (pino-pretty on stderr); when `file` is given the
@@ -12,22 +13,32 @@ let root: Logger | undefined;
  */
 export function createLogger(opts: { level?: string; file?: string; pretty?: boolean } = {}): Logger {
   const level = opts.level ?? process.env.TOPOPROBE_LOG_LEVEL ?? 'info';
+  // A previous logger's transport is ended (it flushes what it has) before this one replaces it.
+  transport?.end();
+  transport = undefined;
+  // The run folder's log keeps debug records (per-epoch losses, ...) whatever the console shows.
+  const fileLevel = 'debug';
   if (level === 'silent' && !opts.file) {
     root = pino({ level });
     return root;
   }
   const targets: pino.TransportTargetOptions[] = [];
   const pretty = opts.pretty ?? true;
-  targets.push(
-    pretty
-      ? { target: 'pino-pretty', level, options: { destination: 2, colorize: process.stderr.isTTY ?? false, ignore: 'pid,hostname', hideObject: true, translateTime: 'SYS:HH:MM:ss' } }
-      : { target: 'pino/file', level, options: { destination: 2 } },
-  );
+  if (level !== 'silent') {
+    targets.push(
+      pretty
+        ? { target: 'pino-pretty', level, options: { destination: 2, colorize: process.stderr.isTTY ?? false, ignore: 'pid,hostname', hideObject: true, translateTime: 'SYS:HH:MM:ss' } }
+        : { target: 'pino/file', level, options: { destination: 2 } },
+    );
+  }
   if (opts.file) {
     mkdirSync(dirname(opts.file), { recursive: true });
-    targets.push({ target: 'pino/file', level, options: { destination: opts.file, mkdir: true } });
+    targets.push({ target: 'pino/file', level: fileLevel, options: { destination: opts.file, mkdir: true } });
   }
-  root = pino({ level }, pino.transport({ targets }));
+  const rank = (l: string) => pino.levels.values[l] ?? Infinity;
+  const lowest = targets.map((t) => t.level!).reduce((a, b) => (rank(a) <= rank(b) ? a : b));
+  transport = pino.transport({ targets });
+  root = pino({ level: lowest }, transport);
   return root;
 }
 
@@ -39,4 +50,19 @@ export function getLogger(): Logger {
 
 export function setLogger(logger: Logger): void {
   root = logger;
+}
+
+/**
+ * Flushes and closes the logger's transport (its worker thread writes asynchronously), so a run's log
+ * file is complete when a command returns. The logger falls back to silent afterwards.
+ */
+export async function closeLogger(): Promise<void> {
+  const t = transport;
+  transport = undefined;
+  root = undefined;
+  if (!t) return;
+  await new Promise<void>((done) => {
+    t.on('close', () => done());
+    t.end();
+  });
 }

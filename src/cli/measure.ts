@@ -1,0 +1,64 @@
+/** `topoprobe measure`: X_sp, X_ssp and X_essp per submodule (see src/probe/measure.ts). */
+import type { CommandModule } from 'yargs';
+import cliProgress from 'cli-progress';
+import { join, resolve } from 'node:path';
+import { startBackend, type BackendArgs } from './common.js';
+import { loadConfig } from '../util/config.js';
+import { measureConfigSchema } from '../probe/config.js';
+import { runMeasure } from '../probe/measure.js';
+import { createLogger } from '../util/log.js';
+
+interface Args extends BackendArgs {
+  config: string;
+  set?: string[];
+  name?: string;
+  'data-dir'?: string;
+  'log-level': string;
+}
+
+export const measureCommand: CommandModule<object, Args> = {
+  command: 'measure',
+  describe: 'Measure X_sp, X_ssp and X_essp (structural probes) for every selected submodule of a model',
+  builder: (y) =>
+    y
+      .option('config', { type: 'string', demandOption: true, describe: 'A measure config (YAML), e.g. configs/measure/quick.yaml' })
+      .option('set', { type: 'string', array: true, describe: 'Override a config key: --set epochs=5 --set submodules=[0,12,24]' })
+      .option('name', { type: 'string', describe: 'Run folder name (default: the config\'s name, else measure-<time>)' })
+      .example('$0 measure --config configs/measure/quick.yaml', '')
+      .example('$0 measure --config configs/measure/bert-large-uncased.yaml --set mode=paper', '') as never,
+  handler: async (args) => {
+    const config = loadConfig(args.config, measureConfigSchema, args.set ?? []);
+    const name = args.name ?? config.name ?? `measure-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const runDir = resolve(config.out_dir, name);
+    const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
+    await startBackend(args);
+    const bars = new cliProgress.MultiBar(
+      { stream: process.stderr, format: ' {phase} [{bar}] {value}/{total}', noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 10000, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
+    const phaseBars = new Map<string, cliProgress.SingleBar>();
+    try {
+      const result = await runMeasure({ ...config, name }, {
+        log,
+        onProgress: (phase, done, total) => {
+          let bar = phaseBars.get(phase);
+          if (!bar) {
+            bar = bars.create(total, 0, { phase: phase === 'encode' ? 'encoding sentences' : 'training probes   ' });
+            phaseBars.set(phase, bar);
+          }
+          bar.update(done);
+        },
+      }, { dataDir: args['data-dir'] });
+      bars.stop();
+      phaseBars.clear();
+      const fmt = (x: number | null) => (x === null ? '   -  ' : x.toFixed(4));
+      process.stdout.write(`submodule   x_sp    x_ssp   x_essp  spearman root_acc\n`);
+      for (const r of result.rows) {
+        process.stdout.write(`${String(r.submodule).padStart(9)}  ${fmt(r.x_sp)}  ${fmt(r.x_ssp)}  ${fmt(r.x_essp)}  ${fmt(r.spearman)}  ${fmt(r.root_acc)}\n`);
+      }
+      process.stdout.write(`results: ${result.runDir}\n`);
+    } finally {
+      if (phaseBars.size > 0) bars.stop();
+    }
+  },
+};

@@ -1,0 +1,378 @@
+/**
+ * `topoprobe measure`: X_sp, X_ssp and X_essp for every selected submodule of a model.
+ *
+ *   1. Read the sentences: UD EWT train/dev/test with gold depths (X_sp), and the paper's pool of
+ *      acceptable CoLA, MRPC, RTE and STS-B sentences split into train/dev/test (X_ssp, X_essp).
+ *   2. Encode every sentence once: one encoder forward per batch yields the hidden states of all selected
+ *      submodules, cached as float16 on disk (the authors re-run BERT for every epoch of every layer).
+ *   3. For each submodule, train one depth probe per metric on its cached states (src/probe/train.ts),
+ *      pick the epoch by dev MSE and report the MSE on the test sentences; for X_sp also Spearman and root
+ *      accuracy against the gold trees, as structural-probes reports them.
+ *   4. Write the run folder: the resolved config, measure.csv/json, the probes (safetensors), a plot, a log.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { MeasureConfig, Metric } from './config.js';
+import { trainProbe, heldOutMse, predictDepths, type ProbeExample, type Target } from './train.js';
+import { depthSpearman, rootAccuracy } from './metrics.js';
+import { plotMeasure } from './plot.js';
+import { StateCache } from './cache.js';
+import { loadModel } from '../model/load.js';
+import type { BertModel } from '../model/bert.js';
+import type { BertTokenizer } from '../tokenize/tokenizer.js';
+import { readConllu, goldDepths, goldRootIndex, isPunctuation } from '../data/conllu.js';
+import { probeSentencePool } from '../data/glue.js';
+import { encodeWords, spreadWordValues } from '../data/alignment.js';
+import { padBatch, disposeBatch } from '../data/batch.js';
+import { dataDir as resolveDataDir } from '../data/paths.js';
+import { Rng } from '../util/random.js';
+import { TopoprobeError } from '../util/errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { configToYaml } from '../util/config.js';
+
+/** Depth given to [CLS], [SEP] and pads in the paper's mode, as in the authors' code. */
+export const SPECIAL_DEPTH = 2;
+
+type Split = 'train' | 'dev' | 'test';
+const SPLITS: Split[] = ['train', 'dev', 'test'];
+
+/** One encoded sentence and what its probes are scored on. */
+interface Item {
+  ids: number[];
+  /** Scored positions (indices into the padded encoding). */
+  positions: number[];
+  /** Gold depth per scored position (X_sp only). */
+  gold?: Float32Array;
+  /** Word-level evaluation data (X_sp test only): per scored position its word, gold per word, root, punctuation. */
+  words?: { pieceWord: number[]; gold: number[]; root: number; punct: boolean[] };
+}
+
+interface Dataset {
+  name: 'ewt' | 'pool';
+  splits: Record<Split, Item[]>;
+  /** Length every sentence is padded to in the paper's mode (the longest of the whole set). */
+  padTo: number;
+  skipped: number;
+  truncated: number;
+}
+
+export interface MeasureRow {
+  submodule: number;
+  x_sp: number | null;
+  x_ssp: number | null;
+  x_essp: number | null;
+  spearman: number | null;
+  root_acc: number | null;
+  sp_train_sentences: number;
+  sp_test_sentences: number;
+  sp_test_tokens: number;
+  ssp_train_sentences: number;
+  ssp_test_sentences: number;
+  ssp_test_tokens: number;
+}
+
+export interface MeasureResult {
+  runDir: string;
+  rows: MeasureRow[];
+  encoderPasses: number;
+}
+
+export interface MeasureHooks {
+  log: Logger;
+  /** Progress of the two long phases. */
+  onProgress?: (phase: 'encode' | 'probes', done: number, total: number) => void;
+}
+
+function positionsFor(length: number, padTo: number, mode: MeasureConfig['mode']): number[] {
+  if (mode === 'paper') return Array.from({ length: padTo }, (_, i) => i);
+  return Array.from({ length: length - 2 }, (_, i) => i + 1);
+}
+
+function capAndShuffle<T>(items: T[], seed: number, max?: number): T[] {
+  const out = new Rng(seed).shuffle([...items]);
+  return max !== undefined ? out.slice(0, max) : out;
+}
+
+/** Reads EWT and aligns words to pieces; gold depths per piece (specials 2). */
+function readEwt(config: MeasureConfig, dir: string, tokenizer: BertTokenizer, maxLength: number): Dataset {
+  const ds: Dataset = { name: 'ewt', splits: { train: [], dev: [], test: [] }, padTo: 0, skipped: 0, truncated: 0 };
+  for (const split of SPLITS) {
+    const path = resolve(dir, config.data.ewt[split]);
+    if (!existsSync(path)) {
+      throw new TopoprobeError(`data.ewt.${split}: ${path} not found (set data.dir, --data-dir or TOPOPROBE_DATA_DIR)`);
+    }
+    const sentences = capAndShuffle(readConllu(path), config.seed, config.data.max_sentences);
+    for (const s of sentences) {
+      const forms = s.words.map((w) => w.form);
+      const enc = encodeWords(tokenizer, forms, { maxLength: config.data.too_long === 'skip' ? undefined : maxLength });
+      if (enc.ids.length > maxLength) {
+        ds.skipped += 1;
+        continue;
+      }
+      if (enc.wordsCut > 0) ds.truncated += 1;
+      const kept = enc.wordSpans.length;
+      const gold = goldDepths(s, config.root_depth).slice(0, kept);
+      const perPiece = spreadWordValues(gold, enc.wordIndex, SPECIAL_DEPTH);
+      const item: Item = { ids: enc.ids, positions: [], gold: Float32Array.from(perPiece) };
+      if (split === 'test') {
+        const root = goldRootIndex(s);
+        item.words = {
+          pieceWord: enc.wordIndex.map((w) => (w === null ? -1 : w)),
+          gold,
+          root: root < kept ? root : -1,
+          punct: s.words.slice(0, kept).map((w) => isPunctuation(w)),
+        };
+      }
+      ds.splits[split].push(item);
+    }
+  }
+  return ds;
+}
+
+/** The paper's X_ssp pool, shuffled and split into train/dev/test. */
+function readPool(config: MeasureConfig, dir: string, tokenizer: BertTokenizer, maxLength: number): Dataset {
+  const ds: Dataset = { name: 'pool', splits: { train: [], dev: [], test: [] }, padTo: 0, skipped: 0, truncated: 0 };
+  const pool = new Rng(config.seed).shuffle(probeSentencePool(dir).map((p) => p.text));
+  const nTest = Math.round(pool.length * config.data.pool_test);
+  const nDev = Math.round(pool.length * config.data.pool_dev);
+  const parts: Record<Split, string[]> = { test: pool.slice(0, nTest), dev: pool.slice(nTest, nTest + nDev), train: pool.slice(nTest + nDev) };
+  for (const split of SPLITS) {
+    const texts = config.data.max_sentences !== undefined ? parts[split].slice(0, config.data.max_sentences) : parts[split];
+    for (const text of texts) {
+      const full = tokenizer.encode(text);
+      if (full.ids.length > maxLength) {
+        if (config.data.too_long === 'skip') {
+          ds.skipped += 1;
+          continue;
+        }
+        ds.truncated += 1;
+      }
+      const enc = full.ids.length > maxLength ? tokenizer.encode(text, undefined, { maxLength }) : full;
+      if (enc.ids.length < 3) {
+        ds.skipped += 1;
+        continue;
+      }
+      ds.splits[split].push({ ids: enc.ids, positions: [] });
+    }
+  }
+  return ds;
+}
+
+/** Fixes each item's scored positions (and paper-mode gold padding) once the padded length is known. */
+function finishDataset(ds: Dataset, mode: MeasureConfig['mode']): void {
+  const all = SPLITS.flatMap((s) => ds.splits[s]);
+  ds.padTo = Math.max(0, ...all.map((i) => i.ids.length));
+  for (const item of all) {
+    item.positions = positionsFor(item.ids.length, ds.padTo, mode);
+    if (item.gold) {
+      const g = new Float32Array(item.positions.length).fill(SPECIAL_DEPTH);
+      item.positions.forEach((p, k) => {
+        if (p < item.gold!.length) g[k] = item.gold![p]!;
+      });
+      item.gold = g;
+    }
+  }
+}
+
+/** One encoder pass over every sentence of `ds`, caching each selected submodule's scored states. */
+function encodeDataset(ds: Dataset, model: BertModel, padId: number, submodules: number[], cache: StateCache, config: MeasureConfig, tick: () => void): number {
+  let passes = 0;
+  const hidden = model.config.hidden_size;
+  for (const split of SPLITS) {
+    const items = ds.splits[split];
+    for (let i = 0; i < items.length; i += config.encode_batch_size) {
+      const batchItems = items.slice(i, i + config.encode_batch_size);
+      const batch = padBatch(batchItems.map((it) => ({ ids: it.ids })), padId, config.mode === 'paper' ? ds.padTo : 0);
+      const out = model.forward(batch, { hiddenStates: submodules, pool: false });
+      const width = batch.inputIds.shape[1];
+      for (const sub of submodules) {
+        const h = out.hiddenStates.get(sub)!.dataSync() as Float32Array;
+        batchItems.forEach((it, b) => {
+          const rows = new Float32Array(it.positions.length * hidden);
+          it.positions.forEach((p, k) => rows.set(h.subarray((b * width + p) * hidden, (b * width + p + 1) * hidden), k * hidden));
+          cache.append(`${ds.name}-${split}-${sub}`, rows);
+        });
+      }
+      tf.dispose([...out.hiddenStates.values(), out.lastHiddenState]);
+      disposeBatch(batch);
+      passes += batchItems.length;
+      tick();
+    }
+  }
+  return passes;
+}
+
+function examplesFrom(cache: StateCache, key: string, items: Item[], hidden: number): ProbeExample[] {
+  const states = cache.read(key);
+  const out: ProbeExample[] = [];
+  let at = 0;
+  for (const it of items) {
+    const n = it.positions.length;
+    out.push({ states: states.subarray(at * hidden, (at + n) * hidden), n, gold: it.gold });
+    at += n;
+  }
+  if (at * hidden !== states.length) throw new Error(`state cache ${key}: ${states.length / hidden} rows for ${at} positions`);
+  return out;
+}
+
+/** Word-level Spearman and root accuracy of an X_sp probe's test predictions. */
+function wordLevel(preds: Float32Array[], items: Item[]): { spearman: number; rootAcc: number } {
+  const sentences: Array<{ pred: number[]; gold: number[] }> = [];
+  const roots: Array<{ pred: number[]; goldRoot: number; exclude: boolean[] }> = [];
+  items.forEach((it, i) => {
+    const w = it.words!;
+    const sum = new Array<number>(w.gold.length).fill(0);
+    const count = new Array<number>(w.gold.length).fill(0);
+    it.positions.forEach((p, k) => {
+      const word = w.pieceWord[p] ?? -1;
+      if (word >= 0) {
+        sum[word] += preds[i]![k]!;
+        count[word] += 1;
+      }
+    });
+    const pred = sum.map((s, j) => (count[j]! > 0 ? s / count[j]! : NaN));
+    if (pred.some(Number.isNaN)) return;
+    sentences.push({ pred, gold: w.gold });
+    if (w.root >= 0) roots.push({ pred, goldRoot: w.root, exclude: w.punct });
+  });
+  return { spearman: depthSpearman(sentences).value, rootAcc: rootAccuracy(roots) };
+}
+
+function targetFor(metric: Exclude<Metric, 'x_sp'>, labels: MeasureConfig['labels']): Target {
+  const base = metric === 'x_ssp' ? 'ssp' : 'essp';
+  return labels === 'exact' ? (`${base}-exact` as Target) : base;
+}
+
+const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opts: { dataDir?: string; name?: string } = {}): Promise<MeasureResult> {
+  const { log } = hooks;
+  const dir = resolveDataDir(config.data.dir ?? opts.dataDir);
+  const runName = config.name ?? opts.name ?? `measure-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const runDir = resolve(config.out_dir, runName);
+  if (existsSync(runDir) && readdirSync(runDir).some((f) => f !== 'log.jsonl')) {
+    throw new TopoprobeError(`${runDir} already exists; choose another name (config key "name") or remove it`);
+  }
+
+  const { model, tokenizer } = await loadModel(config.model, { dataDir: dir });
+  const n = model.config.num_hidden_layers;
+  if (config.submodules !== 'all') {
+    config.submodules.forEach((s, i) => {
+      if (s > n) {
+        model.dispose();
+        throw new TopoprobeError(`submodules[${i}]: ${s} does not exist (this model has submodules 0..${n}: embeddings and ${n} layers)`);
+      }
+    });
+  }
+  if (config.data.max_length > model.config.max_position_embeddings) {
+    model.dispose();
+    throw new TopoprobeError(`data.max_length: ${config.data.max_length} exceeds the model's max_position_embeddings ${model.config.max_position_embeddings}`);
+  }
+  mkdirSync(runDir, { recursive: true });
+  writeResolvedConfig(runDir, config);
+  const cacheDir = join(runDir, 'cache');
+  const cache = new StateCache(cacheDir, model.config.hidden_size);
+  try {
+    const submodules = config.submodules === 'all' ? Array.from({ length: n + 1 }, (_, i) => i) : [...new Set(config.submodules)].sort((a, b) => a - b);
+    const maxLength = config.data.max_length;
+    const wantSp = config.metrics.includes('x_sp');
+    const wantPool = config.metrics.includes('x_ssp') || config.metrics.includes('x_essp');
+    const datasets: Dataset[] = [];
+    if (wantSp) datasets.push(readEwt(config, dir, tokenizer, maxLength));
+    if (wantPool) datasets.push(readPool(config, dir, tokenizer, maxLength));
+    for (const ds of datasets) {
+      finishDataset(ds, config.mode);
+      const counts = SPLITS.map((s) => `${s} ${ds.splits[s].length}`).join(', ');
+      log.info({ dataset: ds.name, skipped: ds.skipped, truncated: ds.truncated }, `${ds.name}: ${counts} sentences; ${ds.skipped} skipped and ${ds.truncated} truncated (longer than ${maxLength} pieces)`);
+      for (const s of SPLITS) {
+        if (ds.splits[s].length === 0) throw new TopoprobeError(`${ds.name} ${s} split is empty (check data.max_sentences, data.max_length and the data files)`);
+      }
+    }
+
+    // 2. One encoder pass over every sentence.
+    const totalSentences = datasets.reduce((s, ds) => s + SPLITS.reduce((t, sp) => t + ds.splits[sp].length, 0), 0);
+    let encoded = 0;
+    let passes = 0;
+    for (const ds of datasets) {
+      passes += encodeDataset(ds, model, tokenizer.padId, submodules, cache, config, () => {
+        encoded = Math.min(totalSentences, encoded + config.encode_batch_size);
+        hooks.onProgress?.('encode', encoded, totalSentences);
+      });
+    }
+    cache.finish();
+    log.info(`encoded ${passes} sentences once each (${submodules.length} submodules cached as float16)`);
+
+    // 3. Probes per submodule and metric.
+    const hidden = model.config.hidden_size;
+    const ewt = datasets.find((d) => d.name === 'ewt');
+    const pool = datasets.find((d) => d.name === 'pool');
+    const rows: MeasureRow[] = [];
+    const probesDir = join(runDir, 'probes');
+    mkdirSync(probesDir, { recursive: true });
+    const jobs = submodules.length * config.metrics.length;
+    let done = 0;
+    for (const sub of submodules) {
+      const row: MeasureRow = {
+        submodule: sub, x_sp: null, x_ssp: null, x_essp: null, spearman: null, root_acc: null,
+        sp_train_sentences: ewt?.splits.train.length ?? 0, sp_test_sentences: ewt?.splits.test.length ?? 0, sp_test_tokens: 0,
+        ssp_train_sentences: pool?.splits.train.length ?? 0, ssp_test_sentences: pool?.splits.test.length ?? 0, ssp_test_tokens: 0,
+      };
+      for (const metric of config.metrics) {
+        const ds = metric === 'x_sp' ? ewt! : pool!;
+        const [train, dev, test] = SPLITS.map((s) => examplesFrom(cache, `${ds.name}-${s}-${sub}`, ds.splits[s], hidden)) as [ProbeExample[], ProbeExample[], ProbeExample[]];
+        const target: Target = metric === 'x_sp' ? 'sp' : targetFor(metric, config.labels);
+        const trained = trainProbe(target, train, dev, {
+          hidden, rank: config.probe.rank, initRange: config.probe.init_range, lr: config.optimizer.lr,
+          epochs: config.epochs, batchSize: config.batch_size, seed: config.seed + sub,
+          onEpoch: ({ epoch, trainLoss, devMse }) => log.debug({ submodule: sub, metric, epoch, trainLoss, devMse }, `submodule ${sub} ${metric} epoch ${epoch}: train ${trainLoss.toFixed(4)} dev ${devMse.toFixed(4)}`),
+        });
+        const scored = heldOutMse(trained.probe, test, target);
+        row[metric] = finite(scored.mse);
+        if (metric === 'x_sp') {
+          row.sp_test_tokens = scored.tokens;
+          const wl = wordLevel(predictDepths(trained.probe, test), ds.splits.test);
+          row.spearman = finite(wl.spearman);
+          row.root_acc = finite(wl.rootAcc);
+        } else {
+          row.ssp_test_tokens = scored.tokens;
+        }
+        trained.probe.save(join(probesDir, `sub-${sub}-${metric}.safetensors`), {
+          submodule: String(sub), metric, mode: config.mode, model: config.model, best_epoch: String(trained.bestEpoch), test_mse: String(scored.mse),
+        });
+        trained.probe.dispose();
+        log.info({ submodule: sub, metric, mse: scored.mse, bestEpoch: trained.bestEpoch }, `submodule ${sub}: ${metric} = ${scored.mse.toFixed(4)} (epoch ${trained.bestEpoch})`);
+        hooks.onProgress?.('probes', ++done, jobs);
+      }
+      rows.push(row);
+    }
+
+    // 4. Results.
+    const columns = Object.keys(rows[0]!) as Array<keyof MeasureRow>;
+    const csv = [columns.join(','), ...rows.map((r) => columns.map((c) => (r[c] === null ? '' : String(r[c]))).join(','))].join('\n') + '\n';
+    writeFileAtomic(join(runDir, 'measure.csv'), csv);
+    writeJsonAtomic(join(runDir, 'measure.json'), {
+      model: config.model,
+      mode: config.mode,
+      labels: config.labels,
+      num_hidden_layers: n,
+      hidden_size: hidden,
+      encoder_passes: passes,
+      datasets: Object.fromEntries(datasets.map((d) => [d.name, { ...Object.fromEntries(SPLITS.map((s) => [s, d.splits[s].length])), pad_to: d.padTo, skipped: d.skipped, truncated: d.truncated }])),
+      rows,
+    });
+    await plotMeasure(rows, join(runDir, 'measure'), { title: `${config.model}: structural probes per submodule (${config.mode} mode)` });
+    log.info(`results in ${runDir}`);
+    return { runDir, rows, encoderPasses: passes };
+  } finally {
+    model.dispose();
+    cache.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+/** The resolved config as written to the run folder. */
+export function writeResolvedConfig(runDir: string, config: MeasureConfig): void {
+  writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(config));
+}

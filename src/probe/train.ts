@@ -1,0 +1,149 @@
+/**
+ * Training and evaluating a depth probe on cached hidden states.
+ *
+ * An example is one sentence: the hidden states of its scored positions (already selected: real word pieces
+ * in clean mode; every padded position, specials included, in the paper's mode) and, for the supervised probe,
+ * a target depth per position. Targets:
+ *
+ * - `sp`    gold dependency depths (X_sp), fixed;
+ * - `ssp`   the tree topological labels of the probe's own current predictions (X_ssp), recomputed every step
+ *           and carrying no gradient;
+ * - `essp`  the same labels read in reversed position order (X_essp);
+ * - `ssp-exact`, `essp-exact`: the least-squares tree-consistent labels instead of the greedy ones.
+ *
+ * The loss is the mean squared error over all scored positions of a batch of sentences, as in the authors'
+ * code. Training uses Adam; the probe kept is the one with the lowest held-out (dev) MSE over the epochs,
+ * and the reported score is its MSE on the test sentences.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { DepthProbe } from './probe.js';
+import { treeLabels } from './labels.js';
+import { Rng } from '../util/random.js';
+
+export type Target = 'sp' | 'ssp' | 'essp' | 'ssp-exact' | 'essp-exact';
+
+export interface ProbeExample {
+  /** [n, hidden] hidden states of the scored positions, row-major. */
+  states: Float32Array;
+  /** Number of scored positions. */
+  n: number;
+  /** Gold target per scored position (for `sp`). */
+  gold?: Float32Array;
+}
+
+export interface ProbeTrainOptions {
+  hidden: number;
+  rank?: number;
+  initRange?: number;
+  lr: number;
+  epochs: number;
+  /** Sentences per optimisation step. */
+  batchSize: number;
+  seed: number;
+  /** Called after each epoch with the mean training loss and the dev MSE. */
+  onEpoch?: (info: { epoch: number; trainLoss: number; devMse: number }) => void;
+}
+
+export interface ProbeTrainResult {
+  probe: DepthProbe;
+  /** 1-based epoch whose probe was kept (lowest dev MSE). */
+  bestEpoch: number;
+  devMse: number;
+  trainLoss: number[];
+}
+
+/** Labels for one sentence's predictions under `target` (gold for `sp`). */
+function targetsFor(target: Target, ex: ProbeExample, pred: ArrayLike<number>): ArrayLike<number> {
+  if (target === 'sp') {
+    if (!ex.gold) throw new Error('supervised probe example without gold depths');
+    return ex.gold;
+  }
+  if (target === 'ssp' || target === 'essp') return treeLabels(pred, target);
+  const exact = treeLabels(pred, 'exact');
+  return target === 'ssp-exact' ? exact : exact.reverse();
+}
+
+/** Stacks examples' states into one [N, hidden] tensor. */
+function stack(examples: readonly ProbeExample[], hidden: number): { x: tf.Tensor2D; offsets: number[] } {
+  const total = examples.reduce((s, e) => s + e.n, 0);
+  const data = new Float32Array(total * hidden);
+  const offsets: number[] = [];
+  let at = 0;
+  for (const e of examples) {
+    offsets.push(at);
+    data.set(e.states.subarray(0, e.n * hidden), at * hidden);
+    at += e.n;
+  }
+  return { x: tf.tensor2d(data, [total, hidden]), offsets };
+}
+
+/** Predicted depths per example (in batches, no gradient). */
+export function predictDepths(probe: DepthProbe, examples: readonly ProbeExample[], batchSize = 256): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const batch = examples.slice(i, i + batchSize);
+    const { x, offsets } = stack(batch, probe.hidden);
+    const pred = tf.tidy(() => probe.predict(x));
+    const values = pred.dataSync() as Float32Array;
+    batch.forEach((e, j) => out.push(values.slice(offsets[j], offsets[j]! + e.n)));
+    tf.dispose([x, pred]);
+  }
+  return out;
+}
+
+/** Mean squared error over all scored positions of `examples` against their `target` labels. */
+export function heldOutMse(probe: DepthProbe, examples: readonly ProbeExample[], target: Target): { mse: number; tokens: number } {
+  const preds = predictDepths(probe, examples);
+  let sum = 0;
+  let tokens = 0;
+  examples.forEach((e, i) => {
+    const p = preds[i]!;
+    const t = targetsFor(target, e, p);
+    for (let k = 0; k < e.n; k++) sum += (p[k]! - t[k]!) ** 2;
+    tokens += e.n;
+  });
+  return { mse: tokens > 0 ? sum / tokens : NaN, tokens };
+}
+
+/** Trains a depth probe for `target` on `train`, selecting the epoch by MSE on `dev`. */
+export function trainProbe(target: Target, train: readonly ProbeExample[], dev: readonly ProbeExample[], opts: ProbeTrainOptions): ProbeTrainResult {
+  const probe = new DepthProbe({ hidden: opts.hidden, rank: opts.rank, initRange: opts.initRange, seed: opts.seed });
+  const optimizer = tf.train.adam(opts.lr);
+  const rng = new Rng(opts.seed + 17);
+  const order = train.map((_, i) => i);
+  let best = { epoch: 0, mse: Infinity, weights: probe.weights() };
+  const trainLoss: number[] = [];
+  try {
+    for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+      rng.shuffle(order);
+      let lossSum = 0;
+      let steps = 0;
+      for (let i = 0; i < order.length; i += opts.batchSize) {
+        const batch = order.slice(i, i + opts.batchSize).map((j) => train[j]!);
+        const { x, offsets } = stack(batch, opts.hidden);
+        const loss = optimizer.minimize(
+          () => {
+            const pred = probe.predict(x);
+            const values = pred.dataSync();
+            const labels = new Float32Array(values.length);
+            batch.forEach((e, j) => labels.set(Array.from(targetsFor(target, e, values.subarray(offsets[j], offsets[j]! + e.n))), offsets[j]));
+            return tf.mean(tf.square(tf.sub(pred, tf.tensor1d(labels)))) as tf.Scalar;
+          },
+          true,
+          [probe.B],
+        );
+        lossSum += loss!.dataSync()[0]!;
+        steps += 1;
+        tf.dispose([x, loss!]);
+      }
+      const devMse = dev.length > 0 ? heldOutMse(probe, dev, target).mse : lossSum / Math.max(1, steps);
+      trainLoss.push(lossSum / Math.max(1, steps));
+      opts.onEpoch?.({ epoch, trainLoss: lossSum / Math.max(1, steps), devMse });
+      if (devMse < best.mse) best = { epoch, mse: devMse, weights: probe.weights() };
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  probe.B.assign(tf.tensor2d(best.weights, [probe.rank, probe.hidden]));
+  return { probe, bestEpoch: best.epoch, devMse: best.mse, trainLoss };
+}
