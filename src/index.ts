@@ -41,5 +41,23 @@ export { trainingStep, parameterGrads } from './train/step.js';
 export { benchTrainingStep } from './train/bench.js';
 export type { BenchOptions, BenchResult } from './train/bench.js';
 
+export { DepthProbe, DistanceProbe } from './probe/probe.js';
+export type { ProbeOptions } from './probe/probe.js';
+export { treeLabels, treeLabelsBatch, isTreeConsistent, squaredError, greedyGap } from './probe/labels.js';
+export type { LabelVariant } from './probe/labels.js';
+export { mse, rank, pearson, spearman, depthSpearman, rootAccuracy, mean, std } from './probe/metrics.js';
+export { trainProbe, heldOutMse, predictDepths } from './probe/train.js';
+export type { ProbeExample, ProbeTrainOptions, Target } from './probe/train.js';
+export { runMeasure } from './probe/measure.js';
+export type { MeasureRow, MeasureResult } from './probe/measure.js';
+export { measureConfigSchema, METRICS } from './probe/config.js';
+export type { MeasureConfig, Metric } from './probe/config.js';
+export { plotMeasure, measureChartSpec } from './probe/plot.js';
+export { parseConllu, readConllu, goldDepths, goldRootIndex, isPunctuation } from './data/conllu.js';
+export type { ConlluSentence, ConlluWord } from './data/conllu.js';
+export { readGlue, parseGlue, probeSentencePool, GLUE_TASKS } from './data/glue.js';
+export type { GlueTask, GlueExample, GlueSplit } from './data/glue.js';
+export { loadConfig, readConfigChain, applySet, mergeConfig } from './util/config.js';
+
 export { TopoprobeError } from './util/errors.js';
 export { Rng } from './util/random.js';
