@@ -612,11 +612,19 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
   float *x;
   size_t n;
   if (!get_args(env, info, 1, argv) || !get_array(env, argv[0], napi_float32_array, (void **)&x, &n)) FAIL("sumSquares: bad arguments");
+  /* Fixed chunks summed in order: the result does not depend on the thread count or timing. */
+  enum { CHUNKS = 64 };
+  double part[CHUNKS] = {0};
+  const size_t per = (n + CHUNKS - 1) / CHUNKS;
+  PARALLEL_FOR(n)
+  for (int c = 0; c < CHUNKS; c++) {
+    const size_t lo = (size_t)c * per, hi = lo + per < n ? lo + per : n;
+    double acc = 0;
+    for (size_t i = lo; i < hi; i++) acc += (double)x[i] * x[i];
+    part[c] = acc;
+  }
   double s = 0;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) reduction(+ : s) if (n > PAR_MIN)
-#endif
-  for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  for (int c = 0; c < CHUNKS; c++) s += part[c];
   CHECK(napi_create_double(env, s, &result));
   return result;
 }

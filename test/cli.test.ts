@@ -49,7 +49,7 @@ describe('topoprobe hidden-states', () => {
     expect(file.inputs.map((x) => x.text)).to.deep.equal(texts);
   });
 
-  it('runs the built-in model with the bert-uncased vocabulary (the README\'s main job)', async function () {
+  it('runs the built-in model with the bert-uncased vocabulary', async function () {
     if (!existsSync(bertUncasedVocabPath())) this.skip();
     const out = join(scratch, 'h.json');
     const { code, stderr } = await cli(['hidden-states', '--model', 'builtin:tiny', '--text', 'Hello, world!', '--out', out]);

@@ -9,6 +9,8 @@ import { BACKEND_NAMES } from '../backend/index.js';
 import { hiddenStatesCommand } from './hidden-states.js';
 import { benchCommand } from './bench.js';
 import { measureCommand } from './measure.js';
+import { dataCommand } from './data.js';
+import { trainCommand } from './train.js';
 
 export interface GlobalArgs {
   backend?: string;
@@ -35,6 +37,8 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     .command(hiddenStatesCommand)
     .command(benchCommand)
     .command(measureCommand)
+    .command(dataCommand)
+    .command(trainCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .help()

@@ -61,8 +61,14 @@ export async function closeLogger(): Promise<void> {
   transport = undefined;
   root = undefined;
   if (!t) return;
+  // The transport's worker thread does not keep the process alive, so hold it open (at most 5 s) until the
+  // worker has written everything and closed.
   await new Promise<void>((done) => {
-    t.on('close', () => done());
+    const keepAlive = setTimeout(done, 5000);
+    t.on('close', () => {
+      clearTimeout(keepAlive);
+      done();
+    });
     t.end();
   });
 }

@@ -1,0 +1,88 @@
+/** `topoprobe train`: fine-tune on a GLUE task with optional probe guidance (see src/train/trainer.ts). */
+import type { CommandModule } from 'yargs';
+import cliProgress from 'cli-progress';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startBackend, type BackendArgs } from './common.js';
+import { loadConfig } from '../util/config.js';
+import { trainConfigSchema, type TrainConfig } from '../train/config.js';
+import { runTrain, type TrainResult } from '../train/trainer.js';
+import { createLogger } from '../util/log.js';
+import { TopoprobeError } from '../util/errors.js';
+
+interface Args extends BackendArgs {
+  config?: string;
+  set?: string[];
+  name?: string;
+  resume?: string;
+  baseline: boolean;
+  'stop-after'?: number;
+  'data-dir'?: string;
+  'log-level': string;
+}
+
+async function runOne(config: TrainConfig, args: Args, resume?: string): Promise<TrainResult> {
+  const name = config.name ?? `${config.task}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const runDir = resume ? resolve(resume) : resolve(config.out_dir, name);
+  const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: ` ${name} [{bar}] {value}/{total} updates | epoch {epoch} | loss {loss}`, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 10000, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  try {
+    return await runTrain({ ...config, name }, {
+      log,
+      stopAfter: args['stop-after'],
+      onProgress: (done, total, info) => {
+        if (!started) {
+          bar.start(total, 0, { epoch: info.epoch, loss: '-' });
+          started = true;
+        }
+        bar.update(done, { epoch: info.epoch, loss: info.loss.toFixed(4) });
+      },
+    }, { dataDir: args['data-dir'], resume });
+  } finally {
+    if (started) bar.stop();
+  }
+}
+
+const show = (x: number | null) => (x === null ? '-' : x.toFixed(4));
+
+export const trainCommand: CommandModule<object, Args> = {
+  command: 'train',
+  describe: 'Fine-tune a BERT on a GLUE task, optionally guided by tree topological probes',
+  builder: (y) =>
+    y
+      .option('config', { type: 'string', describe: 'A train config (YAML), e.g. configs/cola/paper.yaml' })
+      .option('set', { type: 'string', array: true, describe: 'Override a config key: --set seed=5 --set guidance[0].layer=12' })
+      .option('name', { type: 'string', describe: 'Run folder name (default: the config\'s name, else <task>-<time>)' })
+      .option('resume', { type: 'string', describe: 'Continue an interrupted run folder from its last checkpoint' })
+      .option('baseline', { type: 'boolean', default: false, describe: 'Also run the same config without guidance and print both scores' })
+      .option('stop-after', { type: 'number', hidden: true, describe: 'Stop after N updates as if interrupted (testing resume)' })
+      .example('$0 train --config configs/quickstart.yaml --baseline', '')
+      .example('$0 train --config configs/cola/paper.yaml --set seed=5', '')
+      .example('$0 train --resume runs/cola-paper-seed1', '') as never,
+  handler: async (args) => {
+    if (!args.config && !args.resume) throw new TopoprobeError('give --config (a new run) or --resume (an interrupted run folder)');
+    let config: TrainConfig;
+    if (args.resume) {
+      const saved = join(resolve(args.resume), 'config.yaml');
+      if (!existsSync(saved)) throw new TopoprobeError(`--resume ${args.resume}: no config.yaml in that folder`);
+      config = loadConfig(saved, trainConfigSchema);
+    } else {
+      config = loadConfig(args.config!, trainConfigSchema, args.set ?? []);
+      if (args.name) config = { ...config, name: args.name };
+    }
+    await startBackend(args);
+    const guided = await runOne(config, args, args.resume);
+    const rows: Array<[string, TrainResult]> = [[guided.guidance.length ? 'guided' : 'run', guided]];
+    if (args.baseline && !args.resume && guided.status !== 'interrupted') {
+      const name = `${guided.runDir.split('/').pop()}-baseline`;
+      rows.push(['baseline (no guidance)', await runOne({ ...config, name, guidance: [], select: undefined }, args)]);
+    }
+    for (const [label, r] of rows) {
+      process.stdout.write(`${label.padEnd(24)} ${r.task} ${r.metric}: best ${show(r.best)} (epoch ${r.best_epoch ?? '-'}), final ${show(r.final)}  [${r.status}, ${r.steps} updates, ${r.wall_time_s.toFixed(0)} s, ${r.runDir}]\n`);
+    }
+  },
+};

@@ -1,0 +1,133 @@
+/**
+ * The `topoprobe train` config (YAML, validated here; `extends:` and `--set` come from src/util/config.ts).
+ * Defaults follow the paper's fine-tuning recipe: AdamW lr 2e-5, 10% linear warm-up then linear decay,
+ * 3 epochs, batch 32, gradient clipping at 1.0.
+ */
+import { z } from 'zod';
+
+export const TASKS = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'mnli-mm', 'qnli', 'rte', 'wnli'] as const;
+export type TaskName = (typeof TASKS)[number];
+
+export const guideSchema = z
+  .object({
+    /** Submodule to guide: 0 = embedding output, i = output of layer i. */
+    layer: z.number().int().nonnegative(),
+    /** lambda: the probe term's weight in the loss (the paper: 10). */
+    weight: z.number().nonnegative().default(10),
+    /** Labels the probe is trained towards: the paper's greedy tree labels, reversed (essp), or exact. */
+    labels: z.enum(['ssp', 'essp', 'exact']).default('ssp'),
+    /** A measured probe to start from (safetensors written by `topoprobe measure`), or a fresh one. */
+    probe: z.string().min(1).default('fresh'),
+    /** Whether the probe itself is updated during fine-tuning. */
+    trainable: z.boolean().default(true),
+    /** Which examples the probe term sees: the positive (label 1, e.g. acceptable CoLA) ones, or all. */
+    examples: z.enum(['positive', 'all']).default('positive'),
+    /** How the weight evolves over training. */
+    schedule: z.enum(['constant', 'linear-decay', 'warmup']).default('constant'),
+  })
+  .strict();
+
+export type GuideConfig = z.infer<typeof guideSchema>;
+
+export const selectSchema = z
+  .object({
+    /** A `topoprobe measure` run folder. */
+    from: z.string().min(1),
+    /** The measured metric to rank submodules by (lower held-out MSE = more tree-like). */
+    by: z.enum(['x_ssp', 'x_essp', 'x_sp']).default('x_ssp'),
+    /** How many submodules to guide. */
+    best: z.number().int().positive().default(1),
+    /** Settings of each selected guide (its probe is the measured one of the chosen metric). */
+    weight: z.number().nonnegative().default(10),
+    labels: z.enum(['ssp', 'essp', 'exact']).default('ssp'),
+    trainable: z.boolean().default(true),
+    examples: z.enum(['positive', 'all']).default('positive'),
+    schedule: z.enum(['constant', 'linear-decay', 'warmup']).default('constant'),
+  })
+  .strict();
+
+export const trainConfigSchema = z
+  .object({
+    name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only').optional(),
+    model: z.string().min(1).default('builtin:tiny'),
+    task: z.enum(TASKS).default('cola'),
+    data: z
+      .object({
+        dir: z.string().optional(),
+        train_split: z.enum(['train', 'dev', 'test']).default('train'),
+        eval_split: z.enum(['train', 'dev', 'test']).default('dev'),
+        /** Longest encoding in word pieces, specials included; longer examples are truncated (counted). */
+        max_length: z.number().int().min(3).default(128),
+        /** Use only the first N examples of each split after a seeded shuffle (quick runs). */
+        max_train_examples: z.number().int().positive().optional(),
+        max_eval_examples: z.number().int().positive().optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** clean: probe terms over real word pieces only; paper: also [CLS], [SEP] and pads, as the authors' code. */
+    mode: z.enum(['clean', 'paper']).default('clean'),
+    seed: z.number().int().default(1),
+    epochs: z.number().int().positive().default(3),
+    /** Stop after this many optimizer updates (overrides epochs when reached first). */
+    max_steps: z.number().int().positive().optional(),
+    batch_size: z.number().int().positive().default(32),
+    grad_accum: z.number().int().positive().default(1),
+    optimizer: z
+      .object({
+        lr: z.number().positive().default(2e-5),
+        weight_decay: z.number().nonnegative().default(0.01),
+        beta1: z.number().min(0).lt(1).default(0.9),
+        beta2: z.number().min(0).lt(1).default(0.999),
+        eps: z.number().positive().default(1e-8),
+      })
+      .strict()
+      .prefault({}),
+    schedule: z
+      .object({
+        kind: z.enum(['linear', 'constant']).default('linear'),
+        warmup_ratio: z.number().min(0).max(1).default(0.1),
+      })
+      .strict()
+      .prefault({}),
+    max_grad_norm: z.number().positive().nullable().default(1.0),
+    /** Override the model's dropout probabilities (null: keep the model's). */
+    dropout: z.number().min(0).lt(1).nullable().default(null),
+    eval: z
+      .object({
+        /** Also evaluate every N updates (null: only at the end of each epoch). */
+        every_steps: z.number().int().positive().nullable().default(null),
+        batch_size: z.number().int().positive().default(64),
+      })
+      .strict()
+      .prefault({}),
+    /** Stop when the task metric has not improved for this many evaluations (null: never). */
+    early_stopping: z.number().int().positive().nullable().default(null),
+    /** Group examples of similar length into batches (dynamic padding); the order stays seeded. */
+    bucketing: z.boolean().default(true),
+    log_every: z.number().int().positive().default(10),
+    guidance: z.array(guideSchema).default([]),
+    select: selectSchema.optional(),
+    /**
+     * Track X_ssp of these submodules during fine-tuning: at each epoch's evaluation, a fresh X_ssp probe is
+     * trained on half of a fixed set of evaluation sentences and scored on the other half.
+     */
+    track: z
+      .object({
+        submodules: z.array(z.number().int().nonnegative()).nonempty(),
+        sentences: z.number().int().min(4).default(200),
+        epochs: z.number().int().positive().default(5),
+      })
+      .strict()
+      .optional(),
+    /** Written by the trainer into the run's config.yaml: the guides `select` chose, and their measured values. */
+    selected: z
+      .object({ from: z.string(), by: z.string(), chosen: z.array(z.object({ layer: z.number().int(), value: z.number() }).strict()) })
+      .strict()
+      .optional(),
+    /** Save the best checkpoint (by the task's primary metric) besides the last one. */
+    save_best: z.boolean().default(true),
+    out_dir: z.string().default('runs'),
+  })
+  .strict();
+
+export type TrainConfig = z.infer<typeof trainConfigSchema>;

@@ -1,0 +1,125 @@
+/**
+ * Probe guidance: the tree topological probe's loss at chosen submodules, added to the task loss.
+ *
+ *   loss = task loss + sum over guides of weight(t) * MSE(norms, labels)
+ *
+ * For each guide, the hidden states of its submodule at the scored positions of the selected examples go
+ * through the depth probe (||B h||^2); the labels are the tree labels of those same predictions (greedy
+ * ssp, reversed essp, or exact), recomputed every step and carrying no gradient. Gradients reach the encoder
+ * (that is the guidance) and, when the probe is trainable, the probe.
+ *
+ * Scored positions follow the mode: real word pieces only (clean), or every padded position including
+ * [CLS], [SEP] and pads (the authors' code). Examples follow `examples`: the positive ones (label 1, the
+ * paper's choice for CoLA) or all.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DepthProbe } from '../probe/probe.js';
+import { treeLabels } from '../probe/labels.js';
+import type { GuideConfig, TrainConfig } from './config.js';
+import { guidanceWeight } from './schedule.js';
+import { TopoprobeError } from '../util/errors.js';
+
+export interface Guide {
+  config: GuideConfig;
+  probe: DepthProbe;
+}
+
+/** Why a guide was chosen, when chosen by rule from a measure run. */
+export interface Selection {
+  from: string;
+  by: string;
+  chosen: Array<{ layer: number; value: number }>;
+}
+
+/** Expands `select:` into guides using a measure run's results and probes. */
+export function selectGuides(config: TrainConfig): { guides: GuideConfig[]; selection?: Selection } {
+  if (!config.select) return { guides: config.guidance };
+  const sel = config.select;
+  const path = join(resolve(sel.from), 'measure.json');
+  if (!existsSync(path)) throw new TopoprobeError(`select.from: ${path} not found (expected a topoprobe measure run folder)`);
+  const measured = JSON.parse(readFileSync(path, 'utf8')) as { rows: Array<Record<string, number | null>> };
+  const ranked = measured.rows
+    .filter((r) => typeof r[sel.by] === 'number')
+    .map((r) => ({ layer: r.submodule as number, value: r[sel.by] as number }))
+    .sort((a, b) => a.value - b.value || a.layer - b.layer);
+  if (ranked.length < sel.best) {
+    throw new TopoprobeError(`select.best: ${sel.best} submodules asked for, but ${path} has ${sel.by} for only ${ranked.length}`);
+  }
+  const chosen = ranked.slice(0, sel.best);
+  const guides = chosen.map(({ layer }) => ({
+    layer,
+    weight: sel.weight,
+    labels: sel.labels,
+    probe: join(resolve(sel.from), 'probes', `sub-${layer}-${sel.by}.safetensors`),
+    trainable: sel.trainable,
+    examples: sel.examples,
+    schedule: sel.schedule,
+  }));
+  return { guides: [...config.guidance, ...guides], selection: { from: resolve(sel.from), by: sel.by, chosen } };
+}
+
+/** Builds each guide's probe: loaded from its file, or fresh (rank hidden/2, U(-0.05, 0.05)). */
+export function buildGuides(guides: readonly GuideConfig[], hidden: number, numLayers: number, seed: number): Guide[] {
+  return guides.map((g, i) => {
+    if (g.layer > numLayers) {
+      throw new TopoprobeError(`guidance[${i}].layer: ${g.layer} does not exist (this model has submodules 0..${numLayers})`);
+    }
+    if (g.probe === 'fresh') return { config: g, probe: new DepthProbe({ hidden, seed: seed + 1000 + i }) };
+    if (!existsSync(g.probe)) throw new TopoprobeError(`guidance[${i}].probe: ${g.probe} not found`);
+    const { probe } = DepthProbe.load(g.probe);
+    if (probe.hidden !== hidden) {
+      probe.dispose();
+      throw new TopoprobeError(`guidance[${i}].probe: ${g.probe} is for hidden size ${probe.hidden}, the model has ${hidden}`);
+    }
+    return { config: g, probe };
+  });
+}
+
+/** Positions (flat b * seq + t) scored in each example of a batch. */
+export function scoredPositions(lengths: readonly number[], seq: number, mode: TrainConfig['mode']): number[][] {
+  return lengths.map((len, b) => {
+    const from = mode === 'paper' ? 0 : 1;
+    const to = mode === 'paper' ? seq : len - 1;
+    return Array.from({ length: Math.max(0, to - from) }, (_, k) => b * seq + from + k);
+  });
+}
+
+/** Tree labels for each group of consecutive predictions. */
+function groupLabels(values: ArrayLike<number>, groups: readonly number[], kind: GuideConfig['labels']): Float32Array {
+  const out = new Float32Array(values.length);
+  let at = 0;
+  for (const n of groups) {
+    const slice = Array.from({ length: n }, (_, k) => values[at + k]!);
+    const labels = kind === 'exact' ? treeLabels(slice, 'exact') : treeLabels(slice, kind);
+    out.set(labels, at);
+    at += n;
+  }
+  return out;
+}
+
+/**
+ * One guide's probe loss on a batch: MSE between the probe's predictions at the scored positions of the
+ * selected examples and their tree labels. Null when no example of the batch is selected.
+ */
+export function guideLoss(
+  guide: Guide,
+  hidden: tf.Tensor3D,
+  positions: readonly number[][],
+  labels: ArrayLike<number>,
+): tf.Scalar | null {
+  const chosen = positions.filter((p, b) => p.length > 0 && (guide.config.examples === 'all' || labels[b] === 1));
+  if (chosen.length === 0) return null;
+  const flat = chosen.flat();
+  const [batch, seq, size] = hidden.shape;
+  const rows = tf.gather(hidden.reshape([batch * seq, size]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
+  const pred = guide.probe.predict(rows);
+  const target = groupLabels(pred.dataSync(), chosen.map((p) => p.length), guide.config.labels);
+  return tf.mean(tf.square(tf.sub(pred, tf.tensor1d(target)))) as tf.Scalar;
+}
+
+/** The guide's weight at an update. */
+export function weightAt(guide: Guide, step: number, totalSteps: number): number {
+  return guidanceWeight(guide.config.schedule, step, totalSteps, guide.config.weight);
+}

@@ -1,0 +1,148 @@
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { initBackend } from '../src/backend/index.js';
+import { runTrain } from '../src/train/trainer.js';
+import { trainConfigSchema, type TrainConfig } from '../src/train/config.js';
+import { guideLoss, scoredPositions, type Guide } from '../src/train/guidance.js';
+import { makeSchedule } from '../src/train/schedule.js';
+import { clipFactor } from '../src/train/optimizer.js';
+import { DepthProbe } from '../src/probe/probe.js';
+import { treeLabels } from '../src/probe/labels.js';
+import { loadCheckpoint } from '../src/model/checkpoint.js';
+import { dataDir } from '../src/data/paths.js';
+import { cli, nativeAvailable } from './helpers.js';
+
+const haveData = () => existsSync(join(dataDir(), 'cola', 'in_domain_train.tsv')) && existsSync(join(dataDir(), 'bert-uncased', 'vocab.txt'));
+const silent = pino({ level: 'silent' });
+
+interface Line { type: string; step: number; lr?: number; task_loss?: number; guidance?: Record<string, number>; grad_norm?: number; mcc?: number }
+const lines = (dir: string): Line[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+
+describe('probe guidance (unit)', () => {
+  before(async () => {
+    await initBackend('cpu');
+  });
+
+  it('scores real word pieces in clean mode and every padded position in paper mode', () => {
+    expect(scoredPositions([4, 3], 5, 'clean')).to.deep.equal([[1, 2], [6]]);
+    expect(scoredPositions([4, 3], 5, 'paper')).to.deep.equal([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
+  });
+
+  it('takes only positive examples with examples: positive, and equals a hand computation of MSE against tree labels', () => {
+    const probe = new DepthProbe({ hidden: 2, rank: 1, weights: Float32Array.from([1, 0]) });
+    // Two sentences of 3 positions; the probe reads x^2 of the first coordinate.
+    const h = tf.tensor3d([[[1, 0], [2, 0], [0.5, 0]], [[3, 0], [1, 0], [2, 0]]]);
+    const positions = [[0, 1, 2], [3, 4, 5]];
+    const guide = (examples: 'positive' | 'all'): Guide => ({ probe, config: { layer: 0, weight: 1, labels: 'ssp', probe: 'fresh', trainable: true, examples, schedule: 'constant' } });
+    const mseOf = (pred: number[]) => {
+      const labels = treeLabels(pred);
+      return pred.reduce((s, p, i) => s + (p - labels[i]!) ** 2, 0);
+    };
+    const positiveOnly = guideLoss(guide('positive'), h, positions, [0, 1])!.dataSync()[0]!;
+    expect(positiveOnly).to.be.closeTo(mseOf([9, 1, 4]) / 3, 1e-6);
+    const all = guideLoss(guide('all'), h, positions, [0, 1])!.dataSync()[0]!;
+    expect(all).to.be.closeTo((mseOf([1, 4, 0.25]) + mseOf([9, 1, 4])) / 6, 1e-6);
+    expect(guideLoss(guide('positive'), h, positions, [0, 0])).to.equal(null);
+    probe.dispose();
+    h.dispose();
+  });
+
+  it('learning-rate schedule and clipping follow their formulas', () => {
+    const lr = makeSchedule({ kind: 'linear', peak: 1, warmupRatio: 0.2, totalSteps: 10 });
+    expect([0, 1, 2, 3, 9, 10].map(lr)).to.deep.equal([0, 0.5, 1, 7 / 8, 1 / 8, 0]);
+    expect(clipFactor(4, 1)).to.be.closeTo(1 / (4 + 1e-6), 1e-12);
+    expect(clipFactor(0.5, 1)).to.equal(1);
+  });
+});
+
+describe('topoprobe train', function () {
+  let scratch: string;
+  before(async function () {
+    if (!haveData()) this.skip();
+    // The native backend when built (much faster); runs repeat exactly on either.
+    await initBackend(nativeAvailable() ? 'blas' : 'cpu');
+  });
+  beforeEach(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'topoprobe-train-'));
+  });
+  afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+  const base = (over: Record<string, unknown>): TrainConfig =>
+    trainConfigSchema.parse({
+      model: 'builtin:tiny', task: 'cola', out_dir: scratch, seed: 3, epochs: 2, batch_size: 16, log_every: 1, bucketing: true,
+      data: { max_train_examples: 64, max_eval_examples: 48 }, optimizer: { lr: 1e-3 }, ...over,
+    });
+
+  it('guidance (weight > 0) lowers its probe loss faster than weight 0; a frozen probe does not change; the lr follows the schedule', async () => {
+    const guide = { layer: 1, labels: 'ssp', examples: 'positive' };
+    await runTrain(base({ name: 'w10', guidance: [{ ...guide, weight: 10 }] }), { log: silent });
+    await runTrain(base({ name: 'w0', guidance: [{ ...guide, weight: 0 }] }), { log: silent });
+    const drop = (name: string) => {
+      const g = lines(join(scratch, name)).filter((l) => l.type === 'train').map((l) => l.guidance!.layer_1!);
+      return g[0]! - g[g.length - 1]!;
+    };
+    expect(drop('w10')).to.be.above(drop('w0'));
+    expect(drop('w10')).to.be.above(0);
+
+    await runTrain(base({ name: 'frozen', guidance: [{ ...guide, weight: 10, trainable: false }] }), { log: silent });
+    const fresh = new DepthProbe({ hidden: 64, seed: 3 + 1000 });
+    const { probe } = DepthProbe.load(join(scratch, 'frozen', 'checkpoints', 'last', 'probe-0.safetensors'));
+    expect(Array.from(probe.weights())).to.deep.equal(Array.from(fresh.weights()));
+    probe.dispose();
+    fresh.dispose();
+
+    const train = lines(join(scratch, 'w10')).filter((l) => l.type === 'train');
+    const total = 8; // 64 examples / 16 per batch x 2 epochs
+    const lr = makeSchedule({ kind: 'linear', peak: 1e-3, warmupRatio: 0.1, totalSteps: total });
+    for (const l of train) expect(l.lr).to.be.closeTo(lr(l.step - 1), 1e-12);
+    const results = JSON.parse(readFileSync(join(scratch, 'w10', 'results.json'), 'utf8')) as { metric: string; steps: number; status: string };
+    expect(results).to.include({ metric: 'mcc', steps: total, status: 'completed' });
+  });
+
+  it('tracks X_ssp of chosen submodules at every epoch when asked', async () => {
+    await runTrain(base({ name: 'track', track: { submodules: [0, 2], sentences: 24, epochs: 2 } }), { log: silent });
+    const track = lines(join(scratch, 'track')).filter((l) => l.type === 'track') as unknown as Array<{ epoch: number; x_ssp: Record<string, number> }>;
+    expect(track.map((t) => t.epoch)).to.deep.equal([1, 2]);
+    for (const t of track) {
+      expect(Object.keys(t.x_ssp)).to.deep.equal(['layer_0', 'layer_2']);
+      for (const v of Object.values(t.x_ssp)) expect(v).to.be.a('number').and.to.be.at.least(0);
+    }
+  });
+
+  it('a resumed run ends with the same metrics and weights as an uninterrupted one', async () => {
+    const cfg = (name: string) => base({ name, guidance: [{ layer: 2, weight: 10 }], eval: { every_steps: 3 } });
+    const full = await runTrain(cfg('full'), { log: silent });
+    const part = await runTrain(cfg('part'), { log: silent, stopAfter: 5 });
+    expect(part.status).to.equal('interrupted');
+    expect(existsSync(join(scratch, 'part', 'results.json'))).to.equal(false);
+    const resumed = await runTrain(cfg('part'), { log: silent }, { resume: join(scratch, 'part') });
+    expect(resumed.final_metrics).to.deep.equal(full.final_metrics);
+    expect(resumed.steps).to.equal(full.steps);
+    const a = loadCheckpoint(join(scratch, 'full', 'checkpoints', 'last'), { head: true }).weights;
+    const b = loadCheckpoint(join(scratch, 'part', 'checkpoints', 'last'), { head: true }).weights;
+    for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).to.deep.equal(Array.from(t.data));
+    const linesOf = (d: string) => lines(join(scratch, d)).map((l) => JSON.stringify({ ...l }));
+    expect(linesOf('part')).to.deep.equal(linesOf('full'));
+  });
+
+  for (const [what, yaml, sets, message] of [
+    ['an unknown key', 'task: cola\nepoch: 3\n', [], /\(top level\): Unrecognized key.*"epoch"/],
+    ['a wrong type', 'task: cola\n', ['batch_size=big'], /batch_size: .*number/],
+    ['an out-of-range value', 'task: cola\n', ['optimizer.lr=-1'], /optimizer\.lr: Too small/],
+    ['an unknown task', 'task: squad\n', [], /task: Invalid option/],
+    ['a guided layer the model lacks', 'task: cola\nguidance: [{layer: 9}]\n', [], /guidance\[0\]\.layer: 9 does not exist/],
+    ['a missing measure run', 'task: cola\nselect: {from: nowhere}\n', [], /select\.from: .*nowhere\/measure\.json not found/],
+  ] as const) {
+    it(`rejects ${what} with a message naming it`, async () => {
+      const path = join(scratch, 'c.yaml');
+      writeFileSync(path, `model: builtin:tiny\nout_dir: ${scratch}\n${yaml}`);
+      const { code, stderr } = await cli(['train', '--config', path, ...sets.flatMap((s) => ['--set', s])]);
+      expect(code).to.equal(2);
+      expect(stderr).to.match(message);
+    });
+  }
+});
