@@ -3,10 +3,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = new URL('../dist/src/cli/main.js', import.meta.url);
-if (!existsSync(fileURLToPath(main))) {
+const entry = new URL('../dist/src/cli/entry.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
   console.error('topoprobe: dist/ is missing; run `npm run build` (npm install runs it) first.');
   process.exit(2);
 }
-const { run } = await import(main.href);
-process.exitCode = await run(process.argv.slice(2));
+await import(entry.href);

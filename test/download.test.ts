@@ -359,7 +359,7 @@ describe('data download', () => {
   it('the registry covers the files the readers expect, with well-formed sources', () => {
     const byName = new Map(DATA_ITEMS.map((i) => [i.name, i]));
     for (const task of GLUE_TASKS) {
-      const item = byName.get(task);
+      const item = byName.get(glueTaskInfo(task).dataItem);
       expect(item, task).to.not.equal(undefined);
       const targets = itemTargets(item!);
       for (const split of Object.keys(glueTaskInfo(task).files) as GlueSplit[]) {

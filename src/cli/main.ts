@@ -11,6 +11,8 @@ import { benchCommand } from './bench.js';
 import { measureCommand } from './measure.js';
 import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
+import { compareCommand } from './compare.js';
+import { sweepCommand } from './sweep.js';
 
 export interface GlobalArgs {
   backend?: string;
@@ -39,6 +41,8 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     .command(measureCommand)
     .command(dataCommand)
     .command(trainCommand)
+    .command(compareCommand)
+    .command(sweepCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .help()

@@ -131,22 +131,22 @@ export const DATA_ITEMS: readonly DataItem[] = [
   {
     name: 'sst2',
     aliases: ['sst-2'],
-    description: 'SST-2 (GLUE; no reader yet)',
+    description: 'SST-2 (GLUE)',
     sources: [{ url: `${GLUE}/SST-2.zip`, sha256: null, kind: 'zip', members: glueMembers('sst2', 'SST-2', ['train.tsv', 'dev.tsv', 'test.tsv']) }],
   },
   {
     name: 'qnli',
-    description: 'QNLI v2 (GLUE; no reader yet)',
+    description: 'QNLI v2 (GLUE)',
     sources: [{ url: `${GLUE}/QNLIv2.zip`, sha256: null, kind: 'zip', members: glueMembers('qnli', 'QNLI', ['train.tsv', 'dev.tsv', 'test.tsv']) }],
   },
   {
     name: 'qqp',
-    description: 'QQP (GLUE, cleaned; no reader yet)',
+    description: 'QQP (GLUE, cleaned)',
     sources: [{ url: `${GLUE}/QQP-clean.zip`, sha256: null, kind: 'zip', members: glueMembers('qqp', 'QQP', ['train.tsv', 'dev.tsv', 'test.tsv']) }],
   },
   {
     name: 'mnli',
-    description: 'MNLI (GLUE; no reader yet)',
+    description: 'MNLI (GLUE; matched and mismatched dev/test, read as tasks mnli and mnli-mm)',
     sources: [
       {
         url: `${GLUE}/MNLI.zip`,
@@ -158,7 +158,7 @@ export const DATA_ITEMS: readonly DataItem[] = [
   },
   {
     name: 'wnli',
-    description: 'WNLI (GLUE; no reader yet)',
+    description: 'WNLI (GLUE)',
     sources: [{ url: `${GLUE}/WNLI.zip`, sha256: null, kind: 'zip', members: glueMembers('wnli', 'WNLI', ['train.tsv', 'dev.tsv', 'test.tsv']) }],
   },
   {

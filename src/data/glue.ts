@@ -2,36 +2,58 @@
  * GLUE task data: a registry of tasks (where each split lives in the data directory, its TSV layout,
  * its labels) and readers for it, plus the sentence pool the paper trained its X_ssp / X_essp probes on.
  *
- * The TSVs are read as tab-separated fields and nothing more: they are not CSV-quoted (MRPC and STS-B
- * sentences hold literal `"` characters), so a quote is part of the text. Lines end in LF or CRLF; blank
- * lines are skipped. Every problem with a file is a TopoprobeError naming the file and line
- * (`path:line: ...`), and the column at fault.
+ * The tasks: CoLA, MRPC, RTE and STS-B in their local layouts, and SST-2, QNLI, QQP, MNLI (as `mnli`,
+ * matched dev/test, and `mnli-mm`, mismatched dev/test, sharing train) and WNLI as GLUE's zips hold them.
  *
- * Adding a task (SST-2, QNLI, QQP, MNLI, WNLI) is one more `GlueTask` member and one more entry in
- * `TASKS`: its folder, its files per split and a layout per split (header, column count, row parser).
+ * The TSVs are read as tab-separated fields and nothing more: they are not CSV-quoted (MRPC, STS-B, SST-2,
+ * QNLI and MNLI sentences hold literal `"` characters), so a quote is part of the text. Lines end in LF or
+ * CRLF; blank lines are skipped. Every problem with a file is a TopoprobeError naming the file and line
+ * (`path:line: ...`), and the column at fault. The one tolerance: QQP rows that are malformed in GLUE's
+ * own file (the wrong number of columns, an empty question) are skipped, counted and logged (one warn line
+ * per file; `parseGlueDetailed` / `readGlueDetailed` return the lines).
+ *
+ * Adding a task is one more `GlueTask` member and one more entry in `TASKS`: its folder, its files per
+ * split and a layout per split (header, columns, row parser). A layout either has fixed columns (the header,
+ * when it has one, must be exactly their names) or finds the columns it reads by name in the header (MNLI).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TopoprobeError, check } from '../util/errors.js';
+import { getLogger } from '../util/log.js';
 import { dataDir as resolveDataDir } from './paths.js';
 
-export type GlueTask = 'cola' | 'mrpc' | 'rte' | 'stsb';
+export type GlueTask = 'cola' | 'mrpc' | 'rte' | 'stsb' | 'sst2' | 'qnli' | 'qqp' | 'mnli' | 'mnli-mm' | 'wnli';
 export type GlueSplit = 'train' | 'dev' | 'test';
 
 export interface GlueExample {
-  /** The example's id: the file's own (RTE index; MRPC `#1 ID-#2 ID`; STS-B `genre/file/year/id`), else its row number from 0 (CoLA). */
+  /**
+   * The example's id: the file's own (RTE, QNLI, MNLI, WNLI and SST-2 test `index`; QQP `id`; MRPC
+   * `#1 ID-#2 ID`; STS-B `genre/file/year/id`), else its row number from 0 (CoLA; SST-2 train and dev).
+   */
   id: string;
+  /** The sentence (single-sentence tasks), or the first of a pair (QNLI: the question). */
   sentence1: string;
-  /** The second sentence of a pair task (MRPC, RTE, STS-B). */
+  /** The second sentence of a pair task (MRPC, RTE, STS-B, QNLI, QQP, MNLI, WNLI). */
   sentence2?: string;
   /**
-   * Classification: the index in the task's `labels` (CoLA 1 acceptable / 0 not; MRPC 1 paraphrase /
-   * 0 not; RTE 0 entailment / 1 not_entailment, GLUE's order). Regression (STS-B): the similarity score,
-   * 0-5. Absent where the file has no labels (RTE test).
+   * Classification: the index in the task's `labels`, GLUE's order (CoLA 1 acceptable / 0 not; MRPC 1
+   * paraphrase / 0 not; SST-2 1 positive / 0 negative; QQP 1 duplicate / 0 not; WNLI 1 entailment / 0 not;
+   * RTE and QNLI 0 entailment / 1 not_entailment; MNLI 0 contradiction / 1 entailment / 2 neutral).
+   * Regression (STS-B): the similarity score, 0-5. Absent where the file has no labels (the test files of
+   * RTE, SST-2, QNLI, QQP, MNLI, WNLI).
    */
   label?: number;
   /** The 1-based line of the file the example was read from. */
   line: number;
+}
+
+/** A split's examples and the lines skipped as malformed on the way (QQP only; empty for other tasks). */
+export interface GlueReadResult {
+  examples: GlueExample[];
+  /** How many lines were skipped (`skippedLines.length`). */
+  skipped: number;
+  /** The 1-based lines skipped, in file order. */
+  skippedLines: number[];
 }
 
 /** Where a row's problems are reported. */
@@ -42,28 +64,51 @@ interface RowContext {
   row: number;
 }
 
+/** A file's columns as a row parser sees them: the names (for messages) and where a named one is. */
+interface Columns {
+  /** Every column of the file, in order: the layout's fixed columns, or the file's header (named layouts). */
+  names: readonly string[];
+  /** The 0-based position of a column by name (a named layout checked the header has it). */
+  index(name: string): number;
+}
+
 interface TsvLayout {
-  /** Column names, for the header and for messages. */
+  /**
+   * Fixed layouts: every column, in order, for the header and for messages. Named layouts: the columns
+   * read, which the header line must name (anywhere, in any order, among others).
+   */
   columns: readonly string[];
-  /** Further trailing columns a row may have, ignored (STS-B's source attributions). */
+  /** Further trailing columns a row may have, ignored (STS-B's source attributions). Fixed layouts only. */
   optionalColumns?: number;
-  /** 'required': the first line must be exactly the column names; 'optional': skipped when it is. */
-  header: 'none' | 'required' | 'optional';
-  parse(fields: readonly string[], at: RowContext): Omit<GlueExample, 'line'>;
+  /**
+   * 'required': the first line must be exactly the column names; 'optional': skipped when it is; 'named':
+   * the first line is a header naming (at least) `columns`, and every row has as many fields as it.
+   */
+  header: 'none' | 'required' | 'optional' | 'named';
+  /**
+   * Rows this returns true for are skipped and counted, not an error (QQP's malformed lines). It sees
+   * every row, before the column count is checked.
+   */
+  malformed?(fields: readonly string[]): boolean;
+  parse(fields: readonly string[], at: RowContext, cols: Columns): Omit<GlueExample, 'line'>;
 }
 
 export interface GlueTaskInfo {
   task: GlueTask;
-  /** The task's usual name (CoLA, MRPC, RTE, STS-B). */
+  /** The task's usual name (CoLA, MRPC, RTE, STS-B, SST-2, QNLI, QQP, MNLI, MNLI-mm, WNLI). */
   displayName: string;
   /** The task's folder in the data directory. */
   folder: string;
+  /** The `topoprobe data download` item that fetches its files (`mnli` for `mnli-mm`). */
+  dataItem: string;
   /** The file of each split this layout has, in the task's folder. */
   files: Readonly<Partial<Record<GlueSplit, string>>>;
   /** Why a split is missing, for the error asking for it. */
   missing: Readonly<Partial<Record<GlueSplit, string>>>;
   /** Classification: the label names, a label being an index into them. Null for regression (STS-B). */
   labels: readonly string[] | null;
+  /** True for a regression task (STS-B: the label is a score), false for classification. */
+  regression: boolean;
 }
 
 interface TaskSpec extends GlueTaskInfo {
@@ -117,18 +162,74 @@ const MRPC_COLUMNS = ['Quality', '#1 ID', '#2 ID', '#1 String', '#2 String'] as 
 const RTE_COLUMNS = ['index', 'sentence1', 'sentence2', 'label'] as const;
 const RTE_TEST_COLUMNS = ['index', 'sentence1', 'sentence2'] as const;
 const STSB_COLUMNS = ['genre', 'file', 'year', 'id', 'score', 'sentence1', 'sentence2'] as const;
+const SST2_COLUMNS = ['sentence', 'label'] as const;
+const SST2_TEST_COLUMNS = ['index', 'sentence'] as const;
+const QNLI_COLUMNS = ['index', 'question', 'sentence', 'label'] as const;
+const QNLI_TEST_COLUMNS = ['index', 'question', 'sentence'] as const;
+const QQP_COLUMNS = ['id', 'qid1', 'qid2', 'question1', 'question2', 'is_duplicate'] as const;
+const QQP_TEST_COLUMNS = ['id', 'question1', 'question2'] as const;
+/** The MNLI columns read (by name: the files have more, and train, dev and test differ in their labels). */
+const MNLI_COLUMNS = ['index', 'sentence1', 'sentence2', 'gold_label'] as const;
+const MNLI_TEST_COLUMNS = ['index', 'sentence1', 'sentence2'] as const;
+const WNLI_COLUMNS = RTE_COLUMNS;
+const WNLI_TEST_COLUMNS = RTE_TEST_COLUMNS;
 const RTE_LABELS = ['entailment', 'not_entailment'] as const;
+const MNLI_LABELS = ['contradiction', 'entailment', 'neutral'] as const;
+
+/** A fixed layout: exactly these columns, under a header line that names them. */
+function headed(columns: readonly string[], parse: (f: readonly string[], at: RowContext) => Omit<GlueExample, 'line'>): TsvLayout {
+  return { columns, header: 'required', parse };
+}
+
+/** A fixed-layout pair task: `index`-like id column, two sentences, and (unless test) a label column. */
+function pairLayout(
+  columns: readonly string[],
+  [id, s1, s2]: readonly [number, number, number],
+  label?: (f: readonly string[], at: RowContext) => number,
+): TsvLayout {
+  return headed(columns, (f, at) => ({
+    id: textField(f, id, columns, at),
+    sentence1: textField(f, s1, columns, at),
+    sentence2: textField(f, s2, columns, at),
+    ...(label === undefined ? {} : { label: label(f, at) }),
+  }));
+}
+
+/** QQP: rows with the wrong number of columns or an empty question are skipped (see the module comment). */
+function qqpLayout(columns: readonly string[], questions: readonly [number, number], label: number | null): TsvLayout {
+  return {
+    ...pairLayout(columns, [0, questions[0], questions[1]], label === null ? undefined : (f, at) => binaryField(f, label, columns, at)),
+    malformed: (f) => f.length !== columns.length || f[questions[0]]!.trim() === '' || f[questions[1]]!.trim() === '',
+  };
+}
+
+/** MNLI, matched or mismatched: columns found by name in the header. */
+function mnliLayout(split: GlueSplit): TsvLayout {
+  const labelled = split !== 'test';
+  return {
+    columns: labelled ? MNLI_COLUMNS : MNLI_TEST_COLUMNS,
+    header: 'named',
+    parse: (f, at, cols) => ({
+      id: textField(f, cols.index('index'), cols.names, at),
+      sentence1: textField(f, cols.index('sentence1'), cols.names, at),
+      sentence2: textField(f, cols.index('sentence2'), cols.names, at),
+      ...(labelled ? { label: namedLabelField(f, cols.index('gold_label'), cols.names, MNLI_LABELS, at) } : {}),
+    }),
+  };
+}
 
 const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
   cola: {
     task: 'cola',
     displayName: 'CoLA',
     folder: 'cola',
+    dataItem: 'cola',
     files: { train: 'in_domain_train.tsv', dev: 'in_domain_dev.tsv' },
     missing: {
       test: 'the public CoLA release has no labelled test set (its files are in_domain_train.tsv, in_domain_dev.tsv and out_of_domain_dev.tsv)',
     },
     labels: ['unacceptable', 'acceptable'],
+    regression: false,
     layout: () => ({
       columns: COLA_COLUMNS,
       header: 'none',
@@ -143,6 +244,7 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     task: 'mrpc',
     displayName: 'MRPC',
     folder: 'mrpc',
+    dataItem: 'mrpc',
     files: { train: 'msr_paraphrase_train.tsv', test: 'msr_paraphrase_test.tsv' },
     missing: {
       dev:
@@ -150,6 +252,7 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
         "which topoprobe does not have; use 'train' or 'test'",
     },
     labels: ['not_paraphrase', 'paraphrase'],
+    regression: false,
     layout: () => ({
       columns: MRPC_COLUMNS,
       header: 'optional',
@@ -165,38 +268,25 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     task: 'rte',
     displayName: 'RTE',
     folder: 'rte',
+    dataItem: 'rte',
     files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
     missing: {},
     labels: RTE_LABELS,
+    regression: false,
     layout: (split) =>
       split === 'test'
-        ? {
-            columns: RTE_TEST_COLUMNS,
-            header: 'required',
-            parse: (f, at) => ({
-              id: textField(f, 0, RTE_TEST_COLUMNS, at),
-              sentence1: textField(f, 1, RTE_TEST_COLUMNS, at),
-              sentence2: textField(f, 2, RTE_TEST_COLUMNS, at),
-            }),
-          }
-        : {
-            columns: RTE_COLUMNS,
-            header: 'required',
-            parse: (f, at) => ({
-              id: textField(f, 0, RTE_COLUMNS, at),
-              sentence1: textField(f, 1, RTE_COLUMNS, at),
-              sentence2: textField(f, 2, RTE_COLUMNS, at),
-              label: namedLabelField(f, 3, RTE_COLUMNS, RTE_LABELS, at),
-            }),
-          },
+        ? pairLayout(RTE_TEST_COLUMNS, [0, 1, 2])
+        : pairLayout(RTE_COLUMNS, [0, 1, 2], (f, at) => namedLabelField(f, 3, RTE_COLUMNS, RTE_LABELS, at)),
   },
   stsb: {
     task: 'stsb',
     displayName: 'STS-B',
     folder: 'stsb',
+    dataItem: 'stsb',
     files: { train: 'sts-train.tsv', dev: 'sts-dev.tsv', test: 'sts-test.tsv' },
     missing: {},
     labels: null,
+    regression: true,
     layout: () => ({
       columns: STSB_COLUMNS,
       // Some lines (the 2016 headlines and answers-forums pairs) carry each sentence's source after the pair.
@@ -210,6 +300,85 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
       }),
     }),
   },
+  sst2: {
+    task: 'sst2',
+    displayName: 'SST-2',
+    folder: 'sst2',
+    dataItem: 'sst2',
+    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
+    missing: {},
+    labels: ['negative', 'positive'],
+    regression: false,
+    layout: (split) =>
+      split === 'test'
+        ? headed(SST2_TEST_COLUMNS, (f, at) => ({ id: textField(f, 0, SST2_TEST_COLUMNS, at), sentence1: textField(f, 1, SST2_TEST_COLUMNS, at) }))
+        : headed(SST2_COLUMNS, (f, at) => ({
+            id: String(at.row),
+            sentence1: textField(f, 0, SST2_COLUMNS, at),
+            label: binaryField(f, 1, SST2_COLUMNS, at),
+          })),
+  },
+  qnli: {
+    task: 'qnli',
+    displayName: 'QNLI',
+    folder: 'qnli',
+    dataItem: 'qnli',
+    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
+    missing: {},
+    labels: RTE_LABELS,
+    regression: false,
+    layout: (split) =>
+      split === 'test'
+        ? pairLayout(QNLI_TEST_COLUMNS, [0, 1, 2])
+        : pairLayout(QNLI_COLUMNS, [0, 1, 2], (f, at) => namedLabelField(f, 3, QNLI_COLUMNS, RTE_LABELS, at)),
+  },
+  qqp: {
+    task: 'qqp',
+    displayName: 'QQP',
+    folder: 'qqp',
+    dataItem: 'qqp',
+    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
+    missing: {},
+    labels: ['not_duplicate', 'duplicate'],
+    regression: false,
+    layout: (split) => (split === 'test' ? qqpLayout(QQP_TEST_COLUMNS, [1, 2], null) : qqpLayout(QQP_COLUMNS, [3, 4], 5)),
+  },
+  mnli: {
+    task: 'mnli',
+    displayName: 'MNLI',
+    folder: 'mnli',
+    dataItem: 'mnli',
+    files: { train: 'train.tsv', dev: 'dev_matched.tsv', test: 'test_matched.tsv' },
+    missing: {},
+    labels: MNLI_LABELS,
+    regression: false,
+    layout: mnliLayout,
+  },
+  'mnli-mm': {
+    task: 'mnli-mm',
+    displayName: 'MNLI-mm',
+    folder: 'mnli',
+    dataItem: 'mnli',
+    files: { train: 'train.tsv', dev: 'dev_mismatched.tsv', test: 'test_mismatched.tsv' },
+    missing: {},
+    labels: MNLI_LABELS,
+    regression: false,
+    layout: mnliLayout,
+  },
+  wnli: {
+    task: 'wnli',
+    displayName: 'WNLI',
+    folder: 'wnli',
+    dataItem: 'wnli',
+    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
+    missing: {},
+    labels: ['not_entailment', 'entailment'],
+    regression: false,
+    layout: (split) =>
+      split === 'test'
+        ? pairLayout(WNLI_TEST_COLUMNS, [0, 1, 2])
+        : pairLayout(WNLI_COLUMNS, [0, 1, 2], (f, at) => binaryField(f, 3, WNLI_COLUMNS, at)),
+  },
 };
 
 /** The tasks topoprobe reads, in registry order. */
@@ -219,11 +388,21 @@ export function isGlueTask(name: string): name is GlueTask {
   return Object.prototype.hasOwnProperty.call(TASKS, name);
 }
 
+function spec(task: GlueTask): TaskSpec {
+  check(isGlueTask(task), () => `unknown GLUE task ${JSON.stringify(task)}; known: ${GLUE_TASKS.join(', ')}`);
+  return TASKS[task];
+}
+
 /** A task's folder, files per split and labels. */
 export function glueTaskInfo(task: GlueTask): GlueTaskInfo {
-  check(isGlueTask(task), () => `unknown GLUE task ${JSON.stringify(task)}; known: ${GLUE_TASKS.join(', ')}`);
-  const { layout: _layout, ...info } = TASKS[task];
+  const { layout: _layout, ...info } = spec(task);
   return info;
+}
+
+/** The width of a classifier's output for a task: 1 for regression (STS-B), else its number of labels (MNLI 3, the others 2). */
+export function numLabels(task: GlueTask): number {
+  const { labels } = spec(task);
+  return labels === null ? 1 : labels.length;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -234,33 +413,49 @@ export function glueTaskInfo(task: GlueTask): GlueTaskInfo {
  * layout has no such split (MRPC dev, CoLA test), saying why.
  */
 export function gluePath(task: GlueTask, split: GlueSplit, dataDir?: string): string {
-  const spec = TASKS[task];
-  check(spec !== undefined, () => `unknown GLUE task ${JSON.stringify(task)}; known: ${GLUE_TASKS.join(', ')}`);
-  const file = spec.files[split];
+  const s = spec(task);
+  const file = s.files[split];
   if (file === undefined) {
-    const why = spec.missing[split] ?? `${spec.displayName} has no ${split} split`;
-    const have = Object.keys(spec.files).join(', ');
-    throw new TopoprobeError(`this ${spec.displayName} layout has no ${split} split: ${why} (splits available: ${have})`);
+    const why = s.missing[split] ?? `${s.displayName} has no ${split} split`;
+    const have = Object.keys(s.files).join(', ');
+    throw new TopoprobeError(`this ${s.displayName} layout has no ${split} split: ${why} (splits available: ${have})`);
   }
-  return join(resolveDataDir(dataDir), spec.folder, file);
+  return join(resolveDataDir(dataDir), s.folder, file);
 }
 
 /**
  * Parses the text of a task's split file (see readGlue); `source` names it in error messages. Throws a
- * TopoprobeError naming the line of a wrong header, a row with the wrong number of columns, an empty
- * sentence or a bad label, and when there are no examples at all.
+ * TopoprobeError naming the line of a wrong header (or, for MNLI, a header missing a column it needs), a row
+ * with the wrong number of columns, an empty sentence or a bad label, and when there are no examples at
+ * all. QQP's malformed rows are skipped instead, and logged (see parseGlueDetailed for their count).
  */
 export function parseGlue(task: GlueTask, split: GlueSplit, text: string, source: string): GlueExample[] {
-  const spec = TASKS[task];
-  check(spec !== undefined, () => `unknown GLUE task ${JSON.stringify(task)}; known: ${GLUE_TASKS.join(', ')}`);
-  const layout = spec.layout(split);
-  const min = layout.columns.length;
-  const max = min + (layout.optionalColumns ?? 0);
-  const expected = min === max ? `${min}` : `${min} to ${max}`;
+  return parseGlueDetailed(task, split, text, source).examples;
+}
+
+/**
+ * parseGlue, also returning the lines skipped as malformed (QQP only). When any are, one warn line on the
+ * logger names `source` and the count.
+ */
+export function parseGlueDetailed(task: GlueTask, split: GlueSplit, text: string, source: string): GlueReadResult {
+  const s = spec(task);
+  const layout = s.layout(split);
+  const named = layout.header === 'named';
+  let names: readonly string[] = layout.columns;
+  let positions = new Map(names.map((n, i) => [n, i] as const));
+  const cols: Columns = {
+    get names() {
+      return names;
+    },
+    index: (name) => positions.get(name)!,
+  };
+  let min = layout.columns.length;
+  let max = min + (layout.optionalColumns ?? 0);
   const headerLine = layout.columns.join('\t');
 
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   const examples: GlueExample[] = [];
+  const skippedLines: number[] = [];
   let sawFirst = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
@@ -268,9 +463,28 @@ export function parseGlue(task: GlueTask, split: GlueSplit, text: string, source
     const at: RowContext = { source, line: i + 1, row: examples.length };
     if (!sawFirst) {
       sawFirst = true;
+      if (named) {
+        names = line.split('\t');
+        positions = new Map();
+        for (const want of layout.columns) {
+          const j = names.indexOf(want);
+          if (j < 0) {
+            fail(
+              at,
+              `the header has no ${JSON.stringify(want)} column (${s.displayName} ${split} reads ${layout.columns.join(', ')}; ` +
+                `found ${JSON.stringify(clip(names.join(', '), 200))})`,
+            );
+          }
+          const again = names.indexOf(want, j + 1);
+          if (again >= 0) fail(at, `the header names column ${JSON.stringify(want)} twice (columns ${j + 1} and ${again + 1})`);
+          positions.set(want, j);
+        }
+        min = max = names.length;
+        continue;
+      }
       const isHeader = line === headerLine;
       if (layout.header === 'required' && !isHeader) {
-        fail(at, `expected the header line ${JSON.stringify(headerLine)} (${spec.displayName} ${split}), found ${JSON.stringify(clip(line))}`);
+        fail(at, `expected the header line ${JSON.stringify(headerLine)} (${s.displayName} ${split}), found ${JSON.stringify(clip(line))}`);
       }
       if (isHeader && layout.header !== 'none') continue;
       if (layout.header === 'optional' && line.split('\t')[0] === layout.columns[0]) {
@@ -278,18 +492,30 @@ export function parseGlue(task: GlueTask, split: GlueSplit, text: string, source
       }
     }
     const fields = line.split('\t');
+    if (layout.malformed?.(fields)) {
+      skippedLines.push(at.line);
+      continue;
+    }
     if (fields.length < min || fields.length > max) {
+      const expected = min === max ? `${min}` : `${min} to ${max}`;
       fail(
         at,
-        `expected ${expected} tab-separated columns (${layout.columns.join(', ')}${max > min ? ', then optional extras' : ''}), found ${fields.length}`,
+        `expected ${expected} tab-separated columns (${names.join(', ')}${max > min ? ', then optional extras' : ''}), found ${fields.length}`,
       );
     }
-    examples.push({ ...layout.parse(fields, at), line: at.line });
+    examples.push({ ...layout.parse(fields, at, cols), line: at.line });
+  }
+  if (skippedLines.length > 0) {
+    getLogger().warn(
+      `${source}: skipped ${skippedLines.length} malformed ${s.displayName} line(s) (wrong number of columns or an empty question; ` +
+        `first at line ${skippedLines[0]})`,
+    );
   }
   if (examples.length === 0) {
-    throw new TopoprobeError(`${source}: no ${spec.displayName} examples found (${lines.length} line(s) read; is it empty?)`);
+    const skipped = skippedLines.length > 0 ? `, ${skippedLines.length} of them skipped as malformed` : '';
+    throw new TopoprobeError(`${source}: no ${s.displayName} examples found (${lines.length} line(s) read${skipped}; is it empty?)`);
   }
-  return examples;
+  return { examples, skipped: skippedLines.length, skippedLines };
 }
 
 function clip(s: string, n = 80): string {
@@ -300,14 +526,22 @@ function clip(s: string, n = 80): string {
  * Reads a task's split from the data directory (`dataDir` resolved as by the `--data-dir` flag). Files:
  * CoLA train `cola/in_domain_train.tsv`, dev `cola/in_domain_dev.tsv` (no test); MRPC train
  * `mrpc/msr_paraphrase_train.tsv`, test `mrpc/msr_paraphrase_test.tsv` (no dev: GLUE's is a subset of
- * train by an id list we do not have); RTE `rte/{train,dev,test}.tsv` (test unlabelled); STS-B
- * `stsb/sts-{train,dev,test}.tsv`. A missing file is a TopoprobeError with its path and how to get it.
+ * train by an id list we do not have); RTE, SST-2, QNLI, QQP, WNLI `<task>/{train,dev,test}.tsv`; STS-B
+ * `stsb/sts-{train,dev,test}.tsv`; MNLI `mnli/train.tsv`, `mnli/dev_matched.tsv`, `mnli/test_matched.tsv`
+ * and MNLI-mm the same train with `mnli/dev_mismatched.tsv`, `mnli/test_mismatched.tsv`. Test files are
+ * unlabelled except MRPC's and STS-B's. A missing file is a TopoprobeError with its path and how to get it.
  */
 export function readGlue(task: GlueTask, split: GlueSplit, dataDir?: string): GlueExample[] {
+  return readGlueDetailed(task, split, dataDir).examples;
+}
+
+/** readGlue, also returning the lines skipped as malformed (QQP only; see parseGlueDetailed). */
+export function readGlueDetailed(task: GlueTask, split: GlueSplit, dataDir?: string): GlueReadResult {
   const path = gluePath(task, split, dataDir);
+  const s = TASKS[task];
   if (!existsSync(path)) {
     throw new TopoprobeError(
-      `${TASKS[task].displayName} ${split} file not found: ${path}. \`topoprobe data download ${task}\` fetches it; ` +
+      `${s.displayName} ${split} file not found: ${path}. \`topoprobe data download ${s.dataItem}\` fetches it; ` +
         'or point --data-dir or TOPOPROBE_DATA_DIR at a data directory that has it',
     );
   }
@@ -317,7 +551,7 @@ export function readGlue(task: GlueTask, split: GlueSplit, dataDir?: string): Gl
   } catch (err) {
     throw new TopoprobeError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return parseGlue(task, split, text, path);
+  return parseGlueDetailed(task, split, text, path);
 }
 
 // ---------------------------------------------------------------------------------------------------

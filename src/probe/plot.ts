@@ -124,7 +124,7 @@ export async function plotMeasure(rows: readonly MeasureRow[], outBase: string, 
  * once both renders succeeded. The SVG depends only on the spec (Vega estimates text widths itself, so
  * neither the machine's fonts nor a canvas package change it).
  */
-async function renderVegaLite(spec: TopLevelSpec, outBase: string): Promise<PlotFiles> {
+export async function renderVegaLite(spec: TopLevelSpec, outBase: string): Promise<PlotFiles> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   let svg: string;
   try {

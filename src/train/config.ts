@@ -106,7 +106,7 @@ export const trainConfigSchema = z
     bucketing: z.boolean().default(true),
     log_every: z.number().int().positive().default(10),
     guidance: z.array(guideSchema).default([]),
-    select: selectSchema.optional(),
+    select: selectSchema.nullable().optional(),
     /**
      * Track X_ssp of these submodules during fine-tuning: at each epoch's evaluation, a fresh X_ssp probe is
      * trained on half of a fixed set of evaluation sentences and scored on the other half.

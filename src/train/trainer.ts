@@ -24,8 +24,8 @@ import { taskMetrics, primaryMetric } from './metrics.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { BertModel } from '../model/bert.js';
-import { isRegression } from '../model/config.js';
-import { readGlue, type GlueTask } from '../data/glue.js';
+import { isRegression, numLabels as modelNumLabels } from '../model/config.js';
+import { readGlue, numLabels as glueNumLabels, type GlueTask } from '../data/glue.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
@@ -81,11 +81,8 @@ interface TrainerState {
   wallTime: number;
 }
 
-const GLUE_READERS: Partial<Record<TaskName, GlueTask>> = { cola: 'cola', mrpc: 'mrpc', rte: 'rte', stsb: 'stsb' };
-
 function readTask(config: TrainConfig, split: 'train' | 'dev' | 'test', dir: string): Array<{ s1: string; s2?: string; label: number }> {
-  const glue = GLUE_READERS[config.task];
-  if (!glue) throw new TopoprobeError(`task: "${config.task}" has no reader in this version (available: ${Object.keys(GLUE_READERS).join(', ')})`);
+  const glue: GlueTask = config.task;
   return readGlue(glue, split, dir).map((e) => {
     if (e.label === undefined) throw new TopoprobeError(`data.${split === config.data.train_split ? 'train' : 'eval'}_split: ${config.task} ${split} has no labels`);
     return { s1: e.sentence1, s2: e.sentence2, label: e.label };
@@ -199,8 +196,8 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
   log.info(`${config.task}: ${train.examples.length} training and ${evalSet.examples.length} evaluation examples (${train.truncated + evalSet.truncated} truncated to ${maxLength} pieces)`);
   const regression = isRegression(loaded.model.config);
   const expectRegression = config.task === 'stsb';
-  if (regression !== expectRegression) {
-    const numLabels = expectRegression ? 1 : config.task === 'mnli' || config.task === 'mnli-mm' ? 3 : 2;
+  if (regression !== expectRegression || (!regression && modelNumLabels(loaded.model.config) !== glueNumLabels(config.task))) {
+    const numLabels = glueNumLabels(config.task);
     // A checkpoint without a matching head (e.g. a pretrained encoder): re-create the head for this task.
     const weights = loaded.model.weights();
     weights.delete('classifier.weight');
