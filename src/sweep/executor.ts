@@ -146,6 +146,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
       const run = claim();
       if (!run) break;
       active.set(run.name, launch(run).finally(() => active.delete(run.name)));
+      report();
     }
     if (active.size === 0) break;
     await Promise.race(active.values());
