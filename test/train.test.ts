@@ -15,6 +15,8 @@ import { treeLabels } from '../src/probe/labels.js';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { dataDir } from '../src/data/paths.js';
 import { cli, nativeAvailable } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { cliCommand } from '../src/sweep/executor.js';
 
 const haveData = () => existsSync(join(dataDir(), 'cola', 'in_domain_train.tsv')) && existsSync(join(dataDir(), 'bert-uncased', 'vocab.txt'));
 const silent = pino({ level: 'silent' });
@@ -127,6 +129,28 @@ describe('topoprobe train', function () {
     for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).to.deep.equal(Array.from(t.data));
     const linesOf = (d: string) => lines(join(scratch, d)).map((l) => JSON.stringify({ ...l }));
     expect(linesOf('part')).to.deep.equal(linesOf('full'));
+  });
+
+  it('Ctrl-C saves a checkpoint and stops with status 130; --resume then finishes the run', async () => {
+    const path = join(scratch, 'c.yaml');
+    writeFileSync(path, `model: builtin:tiny\ntask: cola\nout_dir: ${scratch}\nepochs: 2\nbatch_size: 8\nlog_every: 1\ndata: {max_train_examples: 400, max_eval_examples: 16}\n`);
+    const { cmd, args } = cliCommand();
+    const child = spawn(cmd, [...args, '--log-level', 'silent', '--backend', nativeAvailable() ? 'blas' : 'cpu', 'train', '--config', path, '--name', 'sig'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const metrics = join(scratch, 'sig', 'metrics.jsonl');
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 4)) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+    expect(code, stdout).to.equal(130);
+    expect(stdout).to.match(/interrupted after \d+ updates; continue with: topoprobe train --resume/);
+    const state = JSON.parse(readFileSync(join(scratch, 'sig', 'checkpoints', 'last', 'trainer_state.json'), 'utf8')) as { step: number };
+    expect(state.step).to.be.above(0).and.below(100);
+    const resumed = await cli(['train', '--resume', join(scratch, 'sig')], {}, nativeAvailable() ? 'blas' : 'cpu');
+    expect(resumed.code, resumed.stderr).to.equal(0);
+    const results = JSON.parse(readFileSync(join(scratch, 'sig', 'results.json'), 'utf8')) as { steps: number; status: string };
+    expect(results).to.include({ steps: 100, status: 'completed' });
   });
 
   for (const [what, yaml, sets, message] of [

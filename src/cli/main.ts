@@ -54,11 +54,19 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     }) as unknown as Argv<GlobalArgs>;
 }
 
+let pendingExitCode = 0;
+
+/** Lets a command that completed but should not report success (e.g. an interrupted run) set the exit status. */
+export function setExitCode(code: number): void {
+  pendingExitCode = code;
+}
+
 /** Runs the CLI on `argv` and returns the exit status. */
 export async function run(argv: string[]): Promise<number> {
+  pendingExitCode = 0;
   try {
     await parser(argv).parseAsync();
-    return 0;
+    return pendingExitCode;
   } catch (err) {
     if (err instanceof TopoprobeError) {
       process.stderr.write(`topoprobe: ${err.message}\n`);

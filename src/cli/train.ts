@@ -9,6 +9,7 @@ import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 import { runTrain, type TrainResult } from '../train/trainer.js';
 import { createLogger } from '../util/log.js';
 import { TopoprobeError } from '../util/errors.js';
+import { setExitCode } from './main.js';
 
 interface Args extends BackendArgs {
   config?: string;
@@ -30,10 +31,19 @@ async function runOne(config: TrainConfig, args: Args, resume?: string): Promise
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  // Ctrl-C: finish the current update, save checkpoints/last, and stop; `--resume` continues from there.
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write('\ntopoprobe: interrupted; saving a checkpoint (Ctrl-C again to quit without it)\n');
+  };
+  process.on('SIGINT', onSigint);
   try {
     return await runTrain({ ...config, name }, {
       log,
       stopAfter: args['stop-after'],
+      shouldStop: () => interrupted,
       onProgress: (done, total, info) => {
         if (!started) {
           bar.start(total, 0, { epoch: info.epoch, loss: '-' });
@@ -43,6 +53,7 @@ async function runOne(config: TrainConfig, args: Args, resume?: string): Promise
       },
     }, { dataDir: args['data-dir'], resume });
   } finally {
+    process.off('SIGINT', onSigint);
     if (started) bar.stop();
   }
 }
@@ -83,6 +94,10 @@ export const trainCommand: CommandModule<object, Args> = {
     }
     for (const [label, r] of rows) {
       process.stdout.write(`${label.padEnd(24)} ${r.task} ${r.metric}: best ${show(r.best)} (epoch ${r.best_epoch ?? '-'}), final ${show(r.final)}  [${r.status}, ${r.steps} updates, ${r.wall_time_s.toFixed(0)} s, ${r.runDir}]\n`);
+    }
+    if (guided.status === 'interrupted') {
+      process.stdout.write(`interrupted after ${guided.steps} updates; continue with: topoprobe train --resume ${guided.runDir}\n`);
+      setExitCode(130);
     }
   },
 };

@@ -48,6 +48,8 @@ export interface TrainHooks {
   onProgress?: (done: number, total: number, info: { epoch: number; loss: number }) => void;
   /** Stop (as if interrupted) after this many updates, saving checkpoints/last: for testing resume. */
   stopAfter?: number;
+  /** Polled after every update; true saves checkpoints/last and stops (the CLI's Ctrl-C). */
+  shouldStop?: () => boolean;
 }
 
 export interface TrainResult {
@@ -387,7 +389,9 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
           if (runEval(epoch)) break outer;
           saveRunCheckpoint(lastDir, loaded, optimizer, guides, snapshot());
         }
-        if (hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) {
+        // Let signal handlers (Ctrl-C) and progress output run between updates.
+        await new Promise((r) => setImmediate(r));
+        if ((hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) || hooks.shouldStop?.()) {
           saveRunCheckpoint(lastDir, loaded, optimizer, guides, snapshot());
           status = 'interrupted';
           break outer;
