@@ -14,7 +14,7 @@ import { DepthProbe } from '../src/probe/probe.js';
 import { treeLabels } from '../src/probe/labels.js';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { dataDir } from '../src/data/paths.js';
-import { cli, nativeAvailable } from './helpers.js';
+import { cli, nativeAvailable, FIXTURES } from './helpers.js';
 import { spawn } from 'node:child_process';
 import { cliCommand } from '../src/sweep/executor.js';
 
@@ -129,6 +129,43 @@ describe('topoprobe train', function () {
     for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).to.deep.equal(Array.from(t.data));
     const linesOf = (d: string) => lines(join(scratch, d)).map((l) => JSON.stringify({ ...l }));
     expect(linesOf('part')).to.deep.equal(linesOf('full'));
+  });
+
+  it('resumes exactly on the plain cpu backend too (a small fixture model)', async () => {
+    await initBackend('cpu');
+    try {
+      const cfg = (name: string) => base({ name, model: join(FIXTURES, 'tiny-bert-cls'), guidance: [{ layer: 1, weight: 10 }], eval: { every_steps: 3 } });
+      const full = await runTrain(cfg('cpu-full'), { log: silent });
+      await runTrain(cfg('cpu-part'), { log: silent, stopAfter: 4 });
+      const resumed = await runTrain(cfg('cpu-part'), { log: silent }, { resume: join(scratch, 'cpu-part') });
+      expect(resumed.final_metrics).to.deep.equal(full.final_metrics);
+      const a = loadCheckpoint(join(scratch, 'cpu-full', 'checkpoints', 'last'), { head: true }).weights;
+      const b = loadCheckpoint(join(scratch, 'cpu-part', 'checkpoints', 'last'), { head: true }).weights;
+      for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).to.deep.equal(Array.from(t.data));
+    } finally {
+      await initBackend(nativeAvailable() ? 'blas' : 'cpu');
+    }
+  });
+
+  it('stops on a non-finite loss with a message naming the update, keeping the last good checkpoint', async () => {
+    const failing = async (over: Record<string, unknown>) => {
+      try {
+        await runTrain(base({ model: join(FIXTURES, 'tiny-bert-cls'), max_grad_norm: null, ...over }), { log: silent });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    // lr 1e30 from the first update: no checkpoint yet.
+    expect(await failing({ name: 'nan0', optimizer: { lr: 1e30 }, schedule: { warmup_ratio: 0 } })).to.match(/non-finite loss at update \d+ .*stopped: no checkpoint had been saved yet/);
+    // The first update uses lr 0 (warm-up) and is checkpointed by an evaluation; the blow-up comes later.
+    const message = await failing({ name: 'nan1', optimizer: { lr: 1e30 }, schedule: { warmup_ratio: 0.5 }, eval: { every_steps: 1 } });
+    const update = Number(/(?:non-finite loss at update|after update) (\d+)/.exec(message)?.[1]);
+    expect(message).to.match(/^non-finite/);
+    expect(message).to.include(`the last good checkpoint is ${join(scratch, 'nan1', 'checkpoints', 'last')}`);
+    const state = JSON.parse(readFileSync(join(scratch, 'nan1', 'checkpoints', 'last', 'trainer_state.json'), 'utf8')) as { step: number };
+    expect(state.step).to.be.at.least(1).and.below(update);
+    expect(existsSync(join(scratch, 'nan1', 'results.json'))).to.equal(false);
   });
 
   it('Ctrl-C saves a checkpoint and stops with status 130; --resume then finishes the run', async () => {

@@ -125,6 +125,9 @@ function toBatch(examples: readonly Example[], idx: readonly number[], padId: nu
   return { batch, labels };
 }
 
+/** The model produced NaN or infinity (a diverged run). */
+export class NonFiniteError extends TopoprobeError {}
+
 /** Evaluates on the whole set: task metrics from all predictions at once, and the mean task loss. */
 export function evaluate(model: BertModel, examples: readonly Example[], padId: number, task: TaskName, batchSize: number): { metrics: Record<string, number | null>; loss: number; predictions: number[] } {
   const regression = isRegression(model.config);
@@ -138,6 +141,11 @@ export function evaluate(model: BertModel, examples: readonly Example[], padId: 
     const loss = taskLoss(out.logits!, y, regression);
     lossSum += loss.dataSync()[0]! * idx.length;
     const logits = out.logits!.arraySync();
+    if (logits.some((row) => row.some((x) => !Number.isFinite(x)))) {
+      tf.dispose([out.lastHiddenState, out.pooled!, out.logits!, y, loss]);
+      disposeBatch(batch);
+      throw new NonFiniteError('non-finite model outputs on the evaluation set');
+    }
     for (const row of logits) predictions.push(regression ? row[0]! : row.indexOf(Math.max(...row)));
     tf.dispose([out.lastHiddenState, out.pooled!, out.logits!, y, loss]);
     disposeBatch(batch);
@@ -307,11 +315,21 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
     log.info(`X_ssp after epoch ${epoch}: ${Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
   };
 
+  const diverged = (what: string) => {
+    const kept = existsSync(join(lastDir, 'trainer_state.json')) ? `the last good checkpoint is ${lastDir}` : 'no checkpoint had been saved yet';
+    return new NonFiniteError(`${what}; stopped: ${kept}. Try a lower learning rate or guidance weight`);
+  };
   let lastEval: Record<string, number | null> = {};
   let lastEvalStep = -1;
   const runEval = (epoch: number): boolean => {
     lastEvalStep = state.step;
-    const ev = evaluate(model, evalSet.examples, loaded.tokenizer.padId, config.task, config.eval.batch_size);
+    let ev: ReturnType<typeof evaluate>;
+    try {
+      ev = evaluate(model, evalSet.examples, loaded.tokenizer.padId, config.task, config.eval.batch_size);
+    } catch (err) {
+      if (err instanceof NonFiniteError) throw diverged(`${err.message} after update ${state.step}`);
+      throw err;
+    }
     lastEval = ev.metrics;
     record({ type: 'eval', step: state.step, epoch, eval_loss: ev.loss, ...ev.metrics });
     const value = ev.metrics[primary];
@@ -371,9 +389,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
         const lossValue = taskSum / micro.length;
         if (!Number.isFinite(lossValue) || guideSums.some((s) => !Number.isFinite(s))) {
           tf.dispose(Object.values(grads ?? {}));
-          throw new TopoprobeError(
-            `non-finite loss at update ${state.step + 1} (task loss ${lossValue}${guides.length ? `, guidance ${guideSums.join(', ')}` : ''}); stopped. The last good checkpoint is ${lastDir}; try a lower learning rate or guidance weight`,
-          );
+          throw diverged(`non-finite loss at update ${state.step + 1} (task loss ${lossValue}${guides.length ? `, guidance ${guideSums.join(', ')}` : ''})`);
         }
         const norm = globalNorm(grads!);
         const lr = lrAt(state.step);
