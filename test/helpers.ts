@@ -1,9 +1,10 @@
 /** Shared test helpers: fixture paths and numeric comparisons. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { TopoprobeError } from '../src/util/errors.js';
 import { loadNative } from '../src/backend/blas.js';
 import { run } from '../src/cli/main.js';
+import { dataDir } from '../src/data/paths.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -116,3 +117,8 @@ export async function cli(args: string[], env: Record<string, string | undefined
   }
 }
 
+
+/** Whether the data directory has these files (relative paths); tests on real data skip otherwise. */
+export function haveData(...files: string[]): boolean {
+  return files.every((f) => existsSync(join(dataDir(), f)));
+}

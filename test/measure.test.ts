@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli } from './helpers.js';
-import { dataDir } from '../src/data/paths.js';
+import { cli, haveData } from './helpers.js';
 import { DepthProbe } from '../src/probe/probe.js';
 import { initBackend } from '../src/backend/index.js';
 
@@ -13,12 +12,11 @@ interface MeasureJson {
   rows: Array<Record<string, number | null>>;
 }
 
-const haveData = () => existsSync(join(dataDir(), 'ud-ewt', 'en_ewt-ud-train.conllu')) && existsSync(join(dataDir(), 'bert-uncased', 'vocab.txt'));
 
 describe('topoprobe measure', function () {
   let scratch: string;
   before(function () {
-    if (!haveData()) this.skip();
+    if (!haveData('ud-ewt/en_ewt-ud-train.conllu', 'bert-uncased/vocab.txt')) this.skip();
   });
   beforeEach(() => {
     scratch = mkdtempSync(join(tmpdir(), 'topoprobe-measure-'));

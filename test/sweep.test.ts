@@ -6,10 +6,8 @@ import { join } from 'node:path';
 import { planRuns, expandAxis, sweepConfigSchema } from '../src/sweep/config.js';
 import { cliCommand } from '../src/sweep/executor.js';
 import type { Manifest } from '../src/sweep/manifest.js';
-import { dataDir } from '../src/data/paths.js';
-import { cli, expectError, nativeAvailable } from './helpers.js';
+import { cli, expectError, nativeAvailable, haveData } from './helpers.js';
 
-const haveData = () => existsSync(join(dataDir(), 'cola', 'in_domain_train.tsv')) && existsSync(join(dataDir(), 'bert-uncased', 'vocab.txt'));
 
 describe('sweep expansion', () => {
   it('expands ranges and arithmetic progressions', () => {
@@ -38,7 +36,7 @@ describe('sweep expansion', () => {
 describe('topoprobe sweep', function () {
   let scratch: string;
   before(function () {
-    if (!haveData()) this.skip();
+    if (!haveData('cola/in_domain_train.tsv', 'bert-uncased/vocab.txt')) this.skip();
   });
   beforeEach(() => {
     scratch = mkdtempSync(join(tmpdir(), 'topoprobe-sweep-'));

@@ -7,18 +7,16 @@ import pino from 'pino';
 import { initBackend } from '../src/backend/index.js';
 import { runTrain } from '../src/train/trainer.js';
 import { trainConfigSchema, type TrainConfig } from '../src/train/config.js';
-import { guideLoss, scoredPositions, type Guide } from '../src/train/guidance.js';
+import { guideLoss, batchPositions, type Guide } from '../src/train/guidance.js';
 import { makeSchedule } from '../src/train/schedule.js';
 import { clipFactor } from '../src/train/optimizer.js';
 import { DepthProbe } from '../src/probe/probe.js';
 import { treeLabels } from '../src/probe/labels.js';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
-import { dataDir } from '../src/data/paths.js';
-import { cli, nativeAvailable, FIXTURES } from './helpers.js';
+import { cli, nativeAvailable, FIXTURES, haveData } from './helpers.js';
 import { spawn } from 'node:child_process';
 import { cliCommand } from '../src/sweep/executor.js';
 
-const haveData = () => existsSync(join(dataDir(), 'cola', 'in_domain_train.tsv')) && existsSync(join(dataDir(), 'bert-uncased', 'vocab.txt'));
 const silent = pino({ level: 'silent' });
 
 interface Line { type: string; step: number; lr?: number; task_loss?: number; guidance?: Record<string, number>; grad_norm?: number; mcc?: number }
@@ -30,8 +28,8 @@ describe('probe guidance (unit)', () => {
   });
 
   it('scores real word pieces in clean mode and every padded position in paper mode', () => {
-    expect(scoredPositions([4, 3], 5, 'clean')).to.deep.equal([[1, 2], [6]]);
-    expect(scoredPositions([4, 3], 5, 'paper')).to.deep.equal([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
+    expect(batchPositions([4, 3], 5, 'clean')).to.deep.equal([[1, 2], [6]]);
+    expect(batchPositions([4, 3], 5, 'paper')).to.deep.equal([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
   });
 
   it('takes only positive examples with examples: positive, and equals a hand computation of MSE against tree labels', () => {
@@ -64,7 +62,7 @@ describe('probe guidance (unit)', () => {
 describe('topoprobe train', function () {
   let scratch: string;
   before(async function () {
-    if (!haveData()) this.skip();
+    if (!haveData('cola/in_domain_train.tsv', 'bert-uncased/vocab.txt')) this.skip();
     // The native backend when built (much faster); runs repeat exactly on either.
     await initBackend(nativeAvailable() ? 'blas' : 'cpu');
   });

@@ -19,6 +19,7 @@ import { trainProbe, heldOutMse, predictDepths, type ProbeExample, type Target }
 import { depthSpearman, rootAccuracy } from './metrics.js';
 import { plotMeasure } from './plot.js';
 import { StateCache } from './cache.js';
+import { scoredPositions, rowsAt } from './positions.js';
 import { loadModel } from '../model/load.js';
 import type { BertModel } from '../model/bert.js';
 import type { BertTokenizer } from '../tokenize/tokenizer.js';
@@ -83,11 +84,6 @@ export interface MeasureHooks {
   log: Logger;
   /** Progress of the two long phases. */
   onProgress?: (phase: 'encode' | 'probes', done: number, total: number) => void;
-}
-
-function positionsFor(length: number, padTo: number, mode: MeasureConfig['mode']): number[] {
-  if (mode === 'paper') return Array.from({ length: padTo }, (_, i) => i);
-  return Array.from({ length: length - 2 }, (_, i) => i + 1);
 }
 
 function capAndShuffle<T>(items: T[], seed: number, max?: number): T[] {
@@ -165,7 +161,7 @@ function finishDataset(ds: Dataset, mode: MeasureConfig['mode']): void {
   const all = SPLITS.flatMap((s) => ds.splits[s]);
   ds.padTo = Math.max(0, ...all.map((i) => i.ids.length));
   for (const item of all) {
-    item.positions = positionsFor(item.ids.length, ds.padTo, mode);
+    item.positions = scoredPositions(item.ids.length, ds.padTo, mode);
     if (item.gold) {
       const g = new Float32Array(item.positions.length).fill(SPECIAL_DEPTH);
       item.positions.forEach((p, k) => {
@@ -189,11 +185,7 @@ function encodeDataset(ds: Dataset, model: BertModel, padId: number, submodules:
       const width = batch.inputIds.shape[1];
       for (const sub of submodules) {
         const h = out.hiddenStates.get(sub)!.dataSync() as Float32Array;
-        batchItems.forEach((it, b) => {
-          const rows = new Float32Array(it.positions.length * hidden);
-          it.positions.forEach((p, k) => rows.set(h.subarray((b * width + p) * hidden, (b * width + p + 1) * hidden), k * hidden));
-          cache.append(`${ds.name}-${split}-${sub}`, rows);
-        });
+        batchItems.forEach((it, b) => cache.append(`${ds.name}-${split}-${sub}`, rowsAt(h, hidden, width, b, it.positions)));
       }
       tf.dispose([...out.hiddenStates.values(), out.lastHiddenState]);
       disposeBatch(batch);

@@ -20,6 +20,7 @@ import { treeLabels } from '../probe/labels.js';
 import type { GuideConfig, TrainConfig } from './config.js';
 import { guidanceWeight } from './schedule.js';
 import { TopoprobeError } from '../util/errors.js';
+import { scoredPositions, type ProbeMode } from '../probe/positions.js';
 
 export interface Guide {
   config: GuideConfig;
@@ -77,13 +78,9 @@ export function buildGuides(guides: readonly GuideConfig[], hidden: number, numL
   });
 }
 
-/** Positions (flat b * seq + t) scored in each example of a batch. */
-export function scoredPositions(lengths: readonly number[], seq: number, mode: TrainConfig['mode']): number[][] {
-  return lengths.map((len, b) => {
-    const from = mode === 'paper' ? 0 : 1;
-    const to = mode === 'paper' ? seq : len - 1;
-    return Array.from({ length: Math.max(0, to - from) }, (_, k) => b * seq + from + k);
-  });
+/** Positions (flat b * seq + t) scored in each example of a batch padded to `seq`. */
+export function batchPositions(lengths: readonly number[], seq: number, mode: ProbeMode): number[][] {
+  return lengths.map((len, b) => scoredPositions(len, seq, mode).map((t) => b * seq + t));
 }
 
 /** Tree labels for each group of consecutive predictions. */

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, appendFileSync
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { TrainConfig, TaskName } from './config.js';
-import { selectGuides, buildGuides, scoredPositions, guideLoss, weightAt, type Guide, type Selection } from './guidance.js';
+import { selectGuides, buildGuides, batchPositions, guideLoss, weightAt, type Guide, type Selection } from './guidance.js';
 import { AdamW, defaultNoDecay, globalNorm, clipFactor } from './optimizer.js';
 import { parameterGrads } from './step.js';
 import { taskLoss } from './loss.js';
@@ -31,6 +31,7 @@ import { dataDir as resolveDataDir } from '../data/paths.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { DepthProbe } from '../probe/probe.js';
 import { trainProbe, heldOutMse, type ProbeExample } from '../probe/train.js';
+import { scoredPositions, rowsAt } from '../probe/positions.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
@@ -296,11 +297,10 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
         const seq = batch.inputIds.shape[1];
         const h = out.hiddenStates.get(sub)!.dataSync() as Float32Array;
         const size = model.config.hidden_size;
-        for (const pos of scoredPositions(batch.lengths, seq, config.mode)) {
-          const states = new Float32Array(pos.length * size);
-          pos.forEach((p, k) => states.set(h.subarray(p * size, (p + 1) * size), k * size));
-          if (pos.length > 0) examples.push({ states, n: pos.length });
-        }
+        batch.lengths.forEach((len, b) => {
+          const pos = scoredPositions(len, seq, config.mode);
+          if (pos.length > 0) examples.push({ states: rowsAt(h, size, seq, b, pos), n: pos.length });
+        });
         tf.dispose([...out.hiddenStates.values(), out.lastHiddenState]);
         disposeBatch(batch);
       }
@@ -359,7 +359,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
         for (const idx of micro) {
           const { batch, labels } = toBatch(train.examples, idx, loaded.tokenizer.padId);
           const seq = batch.inputIds.shape[1];
-          const positions = scoredPositions(batch.lengths, seq, config.mode);
+          const positions = batchPositions(batch.lengths, seq, config.mode);
           const y = tf.tensor1d(labels, regression ? 'float32' : 'int32');
           const weights = guides.map((g) => weightAt(g, state.step, totalSteps));
           const { value, grads: g } = parameterGrads(params, () => {
