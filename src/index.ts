@@ -35,7 +35,7 @@ export { padBatch, disposeBatch } from './data/batch.js';
 export type { PaddedBatch, EncodedSequence } from './data/batch.js';
 export { dataDir } from './data/paths.js';
 
-export { AdamW, clipByGlobalNorm, globalNorm } from './train/optimizer.js';
+export { AdamW, clipFactor, globalNorm } from './train/optimizer.js';
 export { crossEntropy, regressionLoss, taskLoss } from './train/loss.js';
 export { trainingStep, parameterGrads } from './train/step.js';
 export { benchTrainingStep } from './train/bench.js';

@@ -9,6 +9,7 @@ import { AdamW } from './optimizer.js';
 import { trainingStep } from './step.js';
 import { Rng } from '../util/random.js';
 import { currentBackend } from '../backend/index.js';
+import { summarize } from '../compare/stats.js';
 
 export interface BenchOptions {
   layers: number;
@@ -90,12 +91,6 @@ export function summariseProfile(info: Awaited<ReturnType<typeof tf.profile>>, w
   return { wall_ms: wallMs, kernels, matmul_ms: matmulMs, matmul_gflop: flops / 1e9, matmul_gflop_per_s: flops / 1e6 / matmulMs };
 }
 
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 export async function benchTrainingStep(opts: BenchOptions): Promise<BenchResult> {
   const { onStep, ...config } = opts;
@@ -126,7 +121,7 @@ export async function benchTrainingStep(opts: BenchOptions): Promise<BenchResult
   try {
     const warmupMs = Array.from({ length: opts.warmup }, (_, i) => time(true, i));
     const stepMs = Array.from({ length: opts.steps }, (_, i) => time(false, i));
-    const ms = median(stepMs);
+    const ms = summarize(stepMs).median;
     let profile: StepProfile | undefined;
     if (opts.profile) {
       const t0 = performance.now();
@@ -187,7 +182,7 @@ export function benchGemm(reps = 5): GemmResult[] {
       return dt;
     };
     once();
-    const ms = median(Array.from({ length: reps }, once));
+    const ms = summarize(Array.from({ length: reps }, once)).median;
     tf.dispose([a, b]);
     return { shape, m, n, k, transposeB, ms, gflop_per_s: (2 * m * n * k) / ms / 1e6 };
   });

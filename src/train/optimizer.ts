@@ -123,20 +123,3 @@ export function clipFactor(norm: number, maxNorm: number): number {
   const factor = maxNorm / (norm + 1e-6);
   return factor < 1 ? factor : 1;
 }
-
-/**
- * Scales gradients so their global norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_: factor
- * maxNorm / (norm + 1e-6), applied only when it is below 1). Returns the norm before clipping and the
- * gradients to use (the inputs are disposed when replaced).
- */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { norm: number; grads: Record<string, tf.Tensor> } {
-  const norm = globalNorm(grads);
-  const factor = clipFactor(norm, maxNorm);
-  if (factor === 1) return { norm, grads };
-  const clipped: Record<string, tf.Tensor> = {};
-  for (const [k, g] of Object.entries(grads)) {
-    clipped[k] = tf.mul(g, factor);
-    g.dispose();
-  }
-  return { norm, grads: clipped };
-}
