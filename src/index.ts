@@ -5,7 +5,8 @@ export { initBackend, currentBackend, parseBackendChoice, BACKEND_NAMES } from '
 export type { BackendChoice, BackendInfo, ConcreteBackend } from './backend/index.js';
 export { registerSegmentSumKernel } from './backend/segment-sum.js';
 
-export { BertModel, gelu } from './model/bert.js';
+export { BertModel } from './model/bert.js';
+export { gelu, layerNorm, dropout } from './backend/fused.js';
 export type { BertInputs, BertOutput, ForwardOptions } from './model/bert.js';
 export {
   type BertConfig,

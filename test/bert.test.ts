@@ -108,6 +108,20 @@ describe('BertModel', () => {
     model.dispose();
   });
 
+  it('keeps a checkpoint head that fits the task and replaces one that does not', async () => {
+    const fits = await loadModel(join(FIXTURES, 'tiny-bert-cls'), { head: { numLabels: 3, regression: false } });
+    const loaded = loadCheckpoint(join(FIXTURES, 'tiny-bert-cls'), { head: true }).weights.get('classifier.weight')!;
+    expect(Array.from(fits.model.params.get('classifier.weight')!.dataSync())).to.deep.equal(Array.from(loaded.data));
+    const other = await loadModel(join(FIXTURES, 'tiny-bert-cls'), { head: { numLabels: 1, regression: true } });
+    expect(other.model.params.get('classifier.weight')!.shape).to.deep.equal([1, 32]);
+    expect(other.model.config.problem_type).to.equal('regression');
+    // The encoder is the checkpoint's either way.
+    const w = 'encoder.layer.1.output.dense.weight';
+    expect(Array.from(other.model.params.get(w)!.dataSync())).to.deep.equal(Array.from(fits.model.params.get(w)!.dataSync()));
+    fits.model.dispose();
+    other.model.dispose();
+  });
+
   it('returns only the hidden states asked for and frees the rest', () => {
     const model = BertModel.init(tinyConfig, { seed: 3 });
     const ids = tf.tensor2d([[2, 5, 6, 3]], undefined, 'int32');

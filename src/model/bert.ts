@@ -12,7 +12,7 @@
  * output, index i the output of layer i (Hugging Face's `hidden_states[i]`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { type BertConfig, bertParameterShapes, numLabels, HEAD_PARAMETERS } from './config.js';
+import { type BertConfig, bertParameterShapes, HEAD_PARAMETERS } from './config.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { gelu, layerNorm, dropout } from '../backend/fused.js';
@@ -279,4 +279,3 @@ function initialValues(name: string, shape: number[], config: BertConfig, rng: R
   return data;
 }
 
-export { numLabels, gelu };

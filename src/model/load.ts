@@ -4,15 +4,25 @@
  */
 import { BertModel } from './bert.js';
 import { loadCheckpoint } from './checkpoint.js';
+import { type BertConfig, numLabels, isRegression } from './config.js';
 import { resolveModel, type ResolveModelOptions } from './hub.js';
 import { getBuiltin, isBuiltin } from './builtin.js';
 import { type BertTokenizer, loadTokenizer, tokenizerFromVocabFile } from '../tokenize/tokenizer.js';
 import { getLogger } from '../util/log.js';
 import { TopoprobeError } from '../util/errors.js';
 
+/** The head a task needs: its number of outputs, and whether it is a regression head. */
+export interface HeadSpec {
+  numLabels: number;
+  regression: boolean;
+}
+
 export interface LoadModelOptions {
-  /** Add a sequence-classification head (loaded when the checkpoint has one, else initialised). */
-  head?: boolean;
+  /**
+   * Add a sequence-classification head (loaded when the checkpoint has one, else initialised). With a
+   * HeadSpec, a checkpoint head that does not fit it (e.g. another task's) is replaced by a fresh one.
+   */
+  head?: boolean | HeadSpec;
   /** Seed for anything initialised here (a fresh head, a built-in model). */
   seed?: number;
   /** Data directory (for built-in models' vocabulary). */
@@ -28,25 +38,47 @@ export interface LoadedModel {
   source: string;
 }
 
+/** `config` with the head described by `spec` (unchanged without one). */
+function withHead(config: BertConfig, spec: HeadSpec | undefined): BertConfig {
+  if (!spec) return config;
+  return {
+    ...config,
+    num_labels: spec.numLabels,
+    id2label: undefined,
+    label2id: undefined,
+    problem_type: spec.regression ? 'regression' : 'single_label_classification',
+  };
+}
+
 export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const log = getLogger();
+  const head = opts.head !== undefined && opts.head !== false;
+  const spec = typeof opts.head === 'object' ? opts.head : undefined;
   if (isBuiltin(arg)) {
     const builtin = getBuiltin(arg, opts.dataDir);
     const tokenizer = tokenizerFromVocabFile(builtin.vocabFile);
-    const model = BertModel.init(builtin.config, { head: opts.head, seed: builtin.seed });
+    const model = BertModel.init(withHead(builtin.config, spec), { head, seed: builtin.seed });
     log.info(`model ${arg}: ${builtin.description}`);
     return { model, tokenizer, source: arg };
   }
   const dir = await resolveModel(arg, opts.hub);
-  const checkpoint = loadCheckpoint(dir, { head: opts.head });
+  const checkpoint = loadCheckpoint(dir, { head });
   const tokenizer = loadTokenizer(dir);
   if (tokenizer.vocabSize > checkpoint.config.vocab_size) {
     throw new TopoprobeError(
       `${dir}: the tokenizer has ${tokenizer.vocabSize} entries but config.json's vocab_size is ${checkpoint.config.vocab_size}: they do not belong together`,
     );
   }
-  const model = BertModel.fromWeights(checkpoint.config, checkpoint.weights, { head: opts.head, seed: opts.seed });
-  if (opts.head && !checkpoint.headLoaded) log.info(`${dir}: no classifier in the checkpoint; initialised a fresh head`);
+  let headLoaded = checkpoint.headLoaded;
+  if (spec && headLoaded && (numLabels(checkpoint.config) !== spec.numLabels || isRegression(checkpoint.config) !== spec.regression)) {
+    log.info(`${dir}: the checkpoint's classifier has ${numLabels(checkpoint.config)} outputs; this task needs ${spec.numLabels}${spec.regression ? ' (regression)' : ''}: it gets a fresh head`);
+    checkpoint.weights.delete('classifier.weight');
+    checkpoint.weights.delete('classifier.bias');
+    headLoaded = false;
+  }
+  const config = headLoaded ? checkpoint.config : withHead(checkpoint.config, spec);
+  const model = BertModel.fromWeights(config, checkpoint.weights, { head, seed: opts.seed });
+  if (head && !headLoaded) log.info(`${dir}: no usable classifier in the checkpoint; initialised a fresh head`);
   log.info(`model ${arg}: ${checkpoint.config.num_hidden_layers} layers, hidden ${checkpoint.config.hidden_size}, from ${dir}`);
   return { model, tokenizer, source: dir };
 }

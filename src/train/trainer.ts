@@ -24,7 +24,7 @@ import { taskMetrics, primaryMetric } from './metrics.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { BertModel } from '../model/bert.js';
-import { isRegression, numLabels as modelNumLabels } from '../model/config.js';
+import { isRegression } from '../model/config.js';
 import { readGlue, numLabels as glueNumLabels, type GlueTask } from '../data/glue.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
@@ -197,7 +197,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
 
   // Data.
   const { guides: guideConfigs, selection } = selectGuides(config);
-  const loaded = await loadModel(config.model, { head: true, seed: config.seed, dataDir: dir });
+  const loaded = await loadModel(config.model, { head: { numLabels: glueNumLabels(config.task), regression: config.task === 'stsb' }, seed: config.seed, dataDir: dir });
   const maxLength = Math.min(config.data.max_length, loaded.model.config.max_position_embeddings);
   const cap = <T>(rows: T[], max?: number, salt = 0) => (max !== undefined ? new Rng(config.seed + salt).shuffle([...rows]).slice(0, max) : rows);
   const trainRows = cap(readTask(config, config.data.train_split, dir), config.data.max_train_examples, 1);
@@ -206,17 +206,6 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
   const evalSet = encodeAll(evalRows, loaded, maxLength);
   log.info(`${config.task}: ${train.examples.length} training and ${evalSet.examples.length} evaluation examples (${train.truncated + evalSet.truncated} truncated to ${maxLength} pieces)`);
   const regression = isRegression(loaded.model.config);
-  const expectRegression = config.task === 'stsb';
-  if (regression !== expectRegression || (!regression && modelNumLabels(loaded.model.config) !== glueNumLabels(config.task))) {
-    const numLabels = glueNumLabels(config.task);
-    // A checkpoint without a matching head (e.g. a pretrained encoder): re-create the head for this task.
-    const weights = loaded.model.weights();
-    weights.delete('classifier.weight');
-    weights.delete('classifier.bias');
-    const cfg = { ...loaded.model.config, num_labels: numLabels, id2label: undefined, label2id: undefined, problem_type: expectRegression ? ('regression' as const) : ('single_label_classification' as const) };
-    loaded.model.dispose();
-    loaded.model = BertModel.fromWeights(cfg, weights, { head: true, seed: config.seed });
-  }
   if (config.dropout !== null) {
     loaded.model.config.hidden_dropout_prob = config.dropout;
     loaded.model.config.attention_probs_dropout_prob = config.dropout;
