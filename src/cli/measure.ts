@@ -1,6 +1,7 @@
 /** `topoprobe measure`: X_sp, X_ssp and X_essp per submodule (see src/probe/measure.ts). */
 import type { CommandModule } from 'yargs';
-import cliProgress from 'cli-progress';
+import { progressBars } from './progress.js';
+import type cliProgress from 'cli-progress';
 import { join, resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
 import { loadConfig } from '../util/config.js';
@@ -32,10 +33,7 @@ export const measureCommand: CommandModule<object, Args> = {
     const runDir = resolve(config.out_dir, name);
     const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
     await startBackend(args);
-    const bars = new cliProgress.MultiBar(
-      { stream: process.stderr, format: ' {phase} [{bar}] {value}/{total}', noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 10000, hideCursor: true },
-      cliProgress.Presets.shades_classic,
-    );
+    const bars = progressBars(' {phase} [{bar}] {value}/{total}');
     const phaseBars = new Map<string, cliProgress.SingleBar>();
     try {
       const result = await runMeasure({ ...config, name }, {

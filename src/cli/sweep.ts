@@ -1,6 +1,6 @@
 /** `topoprobe sweep`: expand a sweep config into runs and execute them (see src/sweep/). */
 import type { CommandModule } from 'yargs';
-import cliProgress from 'cli-progress';
+import { progressBar } from './progress.js';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../util/config.js';
 import { sweepConfigSchema, planRuns, basePath } from '../sweep/config.js';
@@ -65,10 +65,7 @@ export const sweepCommand: CommandModule<object, Args> = {
       ...(args.backend ? ['--backend', args.backend] : []),
       ...(args['data-dir'] ? ['--data-dir', args['data-dir']] : []),
     ];
-    const bar = new cliProgress.SingleBar(
-      { stream: process.stderr, format: ' sweep [{bar}] {value}/{total} done | {running} running | {failed} failed | ETA {eta_h}', noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 10000, hideCursor: true },
-      cliProgress.Presets.shades_classic,
-    );
+    const bar = progressBar(' sweep [{bar}] {value}/{total} done | {running} running | {failed} failed | ETA {eta_h}');
     let started = false;
     const runs = await executeSweep(sweepDir, {
       workers, retries, log, runArgs,

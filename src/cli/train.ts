@@ -1,6 +1,6 @@
 /** `topoprobe train`: fine-tune on a GLUE task with optional probe guidance (see src/train/trainer.ts). */
 import type { CommandModule } from 'yargs';
-import cliProgress from 'cli-progress';
+import { progressBar } from './progress.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
@@ -26,10 +26,7 @@ async function runOne(config: TrainConfig, args: Args, resume?: string): Promise
   const name = config.name ?? `${config.task}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const runDir = resume ? resolve(resume) : resolve(config.out_dir, name);
   const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: ` ${name} [{bar}] {value}/{total} updates | epoch {epoch} | loss {loss}`, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 10000, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = progressBar(` ${name} [{bar}] {value}/{total} updates | epoch {epoch} | loss {loss}`);
   let started = false;
   // Ctrl-C: finish the current update, save checkpoints/last, and stop; `--resume` continues from there.
   let interrupted = false;
