@@ -34,6 +34,24 @@ export function batchLoss(model: BertModel, inputs: BertInputs, labels: tf.Tenso
   return taskLoss(out.logits!, labels, isRegression(model.config));
 }
 
+/**
+ * Clips by global norm (when `maxGradNorm` is given) and applies one AdamW update; the gradients are
+ * consumed (disposed). Returns the norm before clipping.
+ */
+export function applyGradients(
+  optimizer: AdamW,
+  params: Map<string, tf.Variable>,
+  grads: Record<string, tf.Tensor>,
+  lr: number,
+  maxGradNorm?: number | null,
+): number {
+  const norm = globalNorm(grads);
+  const scale = maxGradNorm !== undefined && maxGradNorm !== null ? clipFactor(norm, maxGradNorm) : 1;
+  optimizer.apply(params, grads, lr, scale);
+  tf.dispose(Object.values(grads));
+  return norm;
+}
+
 /** forward + backward + clip + AdamW on one batch. */
 export function trainingStep(
   model: BertModel,
@@ -45,9 +63,5 @@ export function trainingStep(
   const { value, grads } = parameterGrads(model.params, () => batchLoss(model, inputs, labels, opts.training ?? true));
   const loss = value.dataSync()[0]!;
   value.dispose();
-  const norm = globalNorm(grads);
-  const scale = opts.maxGradNorm !== undefined ? clipFactor(norm, opts.maxGradNorm) : 1;
-  optimizer.apply(model.params, grads, opts.lr, scale);
-  tf.dispose(Object.values(grads));
-  return { loss, gradNorm: norm };
+  return { loss, gradNorm: applyGradients(optimizer, model.params, grads, opts.lr, opts.maxGradNorm) };
 }

@@ -16,8 +16,8 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { TrainConfig, TaskName } from './config.js';
 import { selectGuides, buildGuides, batchPositions, guideLoss, weightAt, type Guide, type Selection } from './guidance.js';
-import { AdamW, defaultNoDecay, globalNorm, clipFactor } from './optimizer.js';
-import { parameterGrads } from './step.js';
+import { AdamW, defaultNoDecay } from './optimizer.js';
+import { parameterGrads, applyGradients } from './step.js';
 import { taskLoss } from './loss.js';
 import { makeSchedule } from './schedule.js';
 import { taskMetrics, primaryMetric } from './metrics.js';
@@ -380,10 +380,8 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
           tf.dispose(Object.values(grads ?? {}));
           throw diverged(`non-finite loss at update ${state.step + 1} (task loss ${lossValue}${guides.length ? `, guidance ${guideSums.join(', ')}` : ''})`);
         }
-        const norm = globalNorm(grads!);
         const lr = lrAt(state.step);
-        optimizer.apply(params, grads!, lr, config.max_grad_norm !== null ? clipFactor(norm, config.max_grad_norm) : 1);
-        tf.dispose(Object.values(grads!));
+        const norm = applyGradients(optimizer, params, grads!, lr, config.max_grad_norm);
         state.step += 1;
         state.batch = b + micro.length;
         if (state.step % config.log_every === 0 || state.step === 1) {
