@@ -54,7 +54,7 @@ export function getBuiltin(arg: string, dataDir?: string): BuiltinModel & { voca
   const vocabFile = model.vocabPath(dataDir);
   if (!existsSync(vocabFile)) {
     throw new TopoprobeError(
-      `${arg} needs the bert-uncased vocabulary, not found at ${vocabFile}; point --data-dir or TOPOPROBE_DATA_DIR at a data directory that has bert-uncased/vocab.txt`,
+      `${arg} needs the bert-uncased vocabulary, not found at ${vocabFile}; run \`topoprobe data download bert-uncased\` (and the tasks you use, e.g. cola), or point --data-dir or TOPOPROBE_DATA_DIR at a data directory that has bert-uncased/vocab.txt`,
     );
   }
   return { ...model, vocabFile };
