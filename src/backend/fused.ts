@@ -14,6 +14,17 @@ export const FUSED_KERNELS = {
   dropout: 'TopoprobeDropout',
 } as const;
 
+/**
+ * torch.nn.Linear on a matrix: x [n, in] -> x W^T + b, with W [out, in]. tfjs-backend-wasm 4.22's
+ * _FusedMatMul adds the bias wrongly when transposeB is set (off by up to 1.2 on random 6x8x7 inputs;
+ * test/bert.test.ts catches it on the torch reference), so wasm gets a plain matMul + add. Elsewhere the
+ * fused kernel saves a pass (blas folds the bias into sgemm).
+ */
+export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
+  if (tf.getBackend() === 'wasm') return tf.add(tf.matMul(x, weight as tf.Tensor2D, false, true), bias) as tf.Tensor2D;
+  return tf.fused.matMul({ a: x, b: weight as tf.Tensor2D, transposeB: true, bias }) as tf.Tensor2D;
+}
+
 function native(kernel: string): boolean {
   return tf.getKernel(kernel, tf.getBackend()) !== undefined;
 }

@@ -13,6 +13,7 @@ import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
 import { compareCommand } from './compare.js';
 import { sweepCommand } from './sweep.js';
+import { pretrainCommand } from './pretrain.js';
 
 export interface GlobalArgs {
   backend?: string;
@@ -43,6 +44,7 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     .command(trainCommand)
     .command(compareCommand)
     .command(sweepCommand)
+    .command(pretrainCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .help()

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type BertConfig, bertParameterShapes, HEAD_PARAMETERS } from './config.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
-import { gelu, layerNorm, dropout } from '../backend/fused.js';
+import { gelu, layerNorm, dropout, linear } from '../backend/fused.js';
 
 import type { WeightMap } from './checkpoint.js';
 
@@ -130,14 +130,7 @@ export class BertModel {
     const b = this.p(`${prefix}.bias`);
     const inDim = x.shape[x.shape.length - 1]!;
     const lead = x.shape.slice(0, -1);
-    const x2 = x.reshape([-1, inDim]);
-    // tfjs-backend-wasm 4.22's _FusedMatMul adds the bias wrongly when transposeB is set (off by up to
-    // 1.2 on random 6x8x7 inputs; test/bert.test.ts catches it on the torch reference), so wasm gets a
-    // plain matMul + add. Elsewhere the fused kernel saves a pass (blas folds the bias into sgemm).
-    let y: tf.Tensor =
-      tf.getBackend() === 'wasm'
-        ? tf.add(tf.matMul(x2, w, false, true), b)
-        : tf.fused.matMul({ a: x2 as tf.Tensor2D, b: w as tf.Tensor2D, transposeB: true, bias: b });
+    let y: tf.Tensor = linear(x.reshape([-1, inDim]) as tf.Tensor2D, w, b);
     if (activation === 'gelu') y = gelu(y);
     else if (activation === 'tanh') y = tf.tanh(y);
     return y.reshape([...lead, w.shape[0]!]);

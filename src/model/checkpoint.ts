@@ -15,6 +15,7 @@ import { openSafetensors, writeSafetensors, type Float32Tensor, type Safetensors
 import { TopoprobeError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { getLogger } from '../util/log.js';
+import { MLM_HEAD_PREFIX, mlmHeadShapes } from './mlm-head.js';
 
 export type { Float32Tensor } from './safetensors.js';
 
@@ -31,6 +32,8 @@ const FOREIGN_WEIGHT_FILES = ['pytorch_model.bin', 'pytorch_model.bin.index.json
 export interface LoadCheckpointOptions {
   /** Also load the sequence-classification head (`classifier.*`) when the checkpoint has one. */
   head?: boolean;
+  /** Also return the masked-LM head (`cls.predictions.*`, see mlm-head.ts) when the checkpoint has one. */
+  mlmHead?: boolean;
 }
 
 export interface LoadedCheckpoint {
@@ -39,6 +42,8 @@ export interface LoadedCheckpoint {
   weights: WeightMap;
   /** Whether `classifier.*` came from the checkpoint (false: the caller initialises a fresh head). */
   headLoaded: boolean;
+  /** The masked-LM head's tensors under their checkpoint names (only with `mlmHead`; empty when absent). */
+  mlmHead: WeightMap;
   /** Names, as stored, of the tensors that were dropped (pretraining heads, buffers, an unrequested head). */
   ignored: string[];
   /** The weight files read (absolute paths). */
@@ -188,12 +193,16 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
   // Sort stored names into parameters (canonical name -> stored name) and dropped tensors.
   const stored = new Map<string, string>();
   const pretrainingHead: string[] = [];
+  const mlmNames = new Map<string, string>(); // head parameter -> stored name
   const buffers: string[] = [];
   const unusedHead: string[] = [];
   for (const name of sources.keys()) {
     const mapped = canonicalName(name);
-    if (mapped.kind === 'pretraining-head') pretrainingHead.push(name);
-    else if (mapped.kind === 'buffer') buffers.push(name);
+    if (mapped.kind === 'pretraining-head') {
+      const headName = name.replace(/\.gamma$/, '.weight').replace(/\.beta$/, '.bias');
+      if (opts.mlmHead && name.startsWith(MLM_HEAD_PREFIX) && mlmHeadShapes(config).has(headName)) mlmNames.set(headName, name);
+      else pretrainingHead.push(name);
+    } else if (mapped.kind === 'buffer') buffers.push(name);
     else if (!opts.head && mapped.name.startsWith('classifier.')) unusedHead.push(name);
     else {
       const previous = stored.get(mapped.name);
@@ -203,7 +212,7 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
       stored.set(mapped.name, name);
     }
   }
-  if (pretrainingHead.length > 0) {
+  if (pretrainingHead.length > 0 && !opts.mlmHead) {
     log.info(`${folder}: ignored ${pretrainingHead.length} tensors of the pretraining heads (cls.*: masked-LM and next-sentence prediction), which topoprobe does not use`);
   }
   if (buffers.length > 0) log.debug(`${folder}: ignored buffer(s) ${buffers.join(', ')} (not parameters)`);
@@ -255,8 +264,10 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
     }
     weights.set(canonical, file.readFloat32(name));
   }
+  const mlmHead: WeightMap = new Map();
+  for (const [headName, name] of mlmNames) mlmHead.set(headName, sources.get(name)!.readFloat32(name));
   log.debug(`${folder}: loaded ${weights.size} tensors from ${files.length} file(s)${opts.head ? (headLoaded ? ', head included' : ', no head in checkpoint') : ''}`);
-  return { config, weights, headLoaded, ignored: [...pretrainingHead, ...buffers, ...unusedHead], sourceFiles: files };
+  return { config, weights, headLoaded, mlmHead, ignored: [...pretrainingHead, ...buffers, ...unusedHead], sourceFiles: files };
 }
 
 export interface SaveCheckpointOptions {
@@ -264,6 +275,8 @@ export interface SaveCheckpointOptions {
   dtype?: WritableDtype;
   /** Extra `__metadata__` entries (`format` is always "pt", which transformers requires). */
   metadata?: Record<string, string>;
+  /** A masked-LM head to store with the encoder (`cls.predictions.*`; the model becomes BertForMaskedLM). */
+  mlmHead?: ReadonlyMap<string, Float32Tensor>;
 }
 
 const TORCH_DTYPE: Record<WritableDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
@@ -292,12 +305,26 @@ export function saveCheckpoint(
         (extra.length ? `; unexpected ${listNames(extra)}` : ''),
     );
   }
-  const tensors = [...expected].map(([name, shape]) => {
-    const t = weights.get(name)!;
+  const mlm = opts.mlmHead;
+  if (mlm && hasHead) throw new TopoprobeError(`${folder}: cannot save both a classifier and a masked-LM head`);
+  const mlmShapes = mlmHeadShapes(config);
+  if (mlm) {
+    const missingHead = [...mlmShapes.keys()].filter((n) => !mlm.has(n));
+    const extraHead = [...mlm.keys()].filter((n) => !mlmShapes.has(n));
+    if (missingHead.length > 0 || extraHead.length > 0) {
+      throw new TopoprobeError(`${folder}: cannot save the masked-LM head` + (missingHead.length ? `; missing ${listNames(missingHead)}` : '') + (extraHead.length ? `; unexpected ${listNames(extraHead)}` : ''));
+    }
+  }
+  const prefixed = hasHead || mlm !== undefined;
+  const entries: Array<[string, number[], Float32Tensor]> = [
+    ...[...expected].map(([name, shape]): [string, number[], Float32Tensor] => [name, shape, weights.get(name)!]),
+    ...(mlm ? [...mlmShapes].map(([name, shape]): [string, number[], Float32Tensor] => [name, shape, mlm.get(name)!]) : []),
+  ];
+  const tensors = entries.map(([name, shape, t]) => {
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new TopoprobeError(`${folder}: cannot save tensor "${name}": shape ${fmt(t.shape)}, expected ${fmt(shape)} from the config`);
     }
-    const stored = hasHead && !name.startsWith('classifier.') ? `bert.${name}` : name;
+    const stored = prefixed && !name.startsWith('classifier.') && !name.startsWith(MLM_HEAD_PREFIX) ? `bert.${name}` : name;
     return { name: stored, shape: t.shape, data: t.data };
   });
   const dtype = opts.dtype ?? 'F32';
@@ -307,7 +334,7 @@ export function saveCheckpoint(
   const out: Record<string, unknown> = {
     ...config,
     model_type: 'bert',
-    architectures: [hasHead ? 'BertForSequenceClassification' : 'BertModel'],
+    architectures: [hasHead ? 'BertForSequenceClassification' : mlm ? 'BertForMaskedLM' : 'BertModel'],
     torch_dtype: TORCH_DTYPE[dtype],
   };
   if (hasHead && !config.id2label) {

@@ -15,6 +15,11 @@ export const measureConfigSchema = z
     name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only').optional(),
     /** Model folder, hub id, or builtin:<name>. */
     model: z.string().min(1).default('builtin:tiny'),
+    /**
+     * The random-encoder control: measure the model's architecture (and tokenizer) with freshly
+     * initialised weights (Hugging Face's initialisation, seeded by `seed`) instead of the trained ones.
+     */
+    reinitialize: z.boolean().default(false),
     /** Submodules to measure: 0 = embeddings, i = layer i; "all" = 0..num_hidden_layers. */
     submodules: z.union([z.literal('all'), z.array(z.number().int().nonnegative()).nonempty()]).default('all'),
     metrics: z.array(z.enum(METRICS)).nonempty().default([...METRICS]),

@@ -21,7 +21,7 @@ import { plotMeasure } from './plot.js';
 import { StateCache } from './cache.js';
 import { scoredPositions, rowsAt } from './positions.js';
 import { loadModel } from '../model/load.js';
-import type { BertModel } from '../model/bert.js';
+import { BertModel } from '../model/bert.js';
 import type { BertTokenizer } from '../tokenize/tokenizer.js';
 import { readConllu, goldDepths, goldRootIndex, isPunctuation } from '../data/conllu.js';
 import { probeSentencePool } from '../data/glue.js';
@@ -248,7 +248,14 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     throw new TopoprobeError(`${runDir} already exists; choose another name (config key "name") or remove it`);
   }
 
-  const { model, tokenizer } = await loadModel(config.model, { dataDir: dir });
+  const loaded = await loadModel(config.model, { dataDir: dir });
+  const { tokenizer } = loaded;
+  let model = loaded.model;
+  if (config.reinitialize) {
+    model = BertModel.init(loaded.model.config, { seed: config.seed });
+    loaded.model.dispose();
+    log.info(`reinitialize: measuring ${config.model}'s architecture with fresh weights (seed ${config.seed}), not its trained ones`);
+  }
   const n = model.config.num_hidden_layers;
   if (config.submodules !== 'all') {
     config.submodules.forEach((s, i) => {
@@ -346,6 +353,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     writeFileAtomic(join(runDir, 'measure.csv'), csv);
     writeJsonAtomic(join(runDir, 'measure.json'), {
       model: config.model,
+      reinitialized: config.reinitialize,
       mode: config.mode,
       labels: config.labels,
       num_hidden_layers: n,
@@ -354,7 +362,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
       datasets: Object.fromEntries(datasets.map((d) => [d.name, { ...Object.fromEntries(SPLITS.map((s) => [s, d.splits[s].length])), pad_to: d.padTo, skipped: d.skipped, truncated: d.truncated }])),
       rows,
     });
-    await plotMeasure(rows, join(runDir, 'measure'), { title: `${config.model}: structural probes per submodule (${config.mode} mode)` });
+    await plotMeasure(rows, join(runDir, 'measure'), { title: `${config.model}${config.reinitialize ? ' (reinitialised)' : ''}: structural probes per submodule (${config.mode} mode)` });
     log.info(`results in ${runDir}`);
     return { runDir, rows, encoderPasses: passes };
   } finally {

@@ -298,7 +298,8 @@ export class BertTokenizer {
   private readonly hf: HfTokenizer;
   private readonly template: Template;
   private readonly idToToken: string[];
-  private readonly specialIds: Set<number>;
+  /** Ids of the special tokens ([CLS], [SEP], [PAD], [MASK], [UNK], ...). */
+  readonly specialIds: ReadonlySet<number>;
 
   /**
    * Builds a tokenizer from a parsed `tokenizer.json` (and optionally `tokenizer_config.json`);

@@ -11,13 +11,14 @@
  * so a resumed run ends with the same numbers as an uninterrupted one on the same backend.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { TrainConfig, TaskName } from './config.js';
 import { selectGuides, buildGuides, batchPositions, guideLoss, weightAt, type Guide, type Selection } from './guidance.js';
 import { AdamW, defaultNoDecay } from './optimizer.js';
 import { parameterGrads, applyGradients } from './step.js';
+import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
 import { taskLoss } from './loss.js';
 import { makeSchedule } from './schedule.js';
 import { taskMetrics, primaryMetric } from './metrics.js';
@@ -28,7 +29,6 @@ import { isRegression } from '../model/config.js';
 import { readGlue, numLabels as glueNumLabels, type GlueTask } from '../data/glue.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
-import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { DepthProbe } from '../probe/probe.js';
 import { trainProbe, heldOutMse, type ProbeExample } from '../probe/train.js';
 import { scoredPositions, rowsAt } from '../probe/positions.js';
@@ -155,28 +155,11 @@ export function evaluate(model: BertModel, examples: readonly Example[], padId: 
   return { metrics, loss: lossSum / Math.max(1, examples.length), predictions };
 }
 
-/** Writes a folder next to `dir` and renames it into place (the previous one removed after). */
-function replaceDir(dir: string, write: (tmp: string) => void): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  write(tmp);
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
-}
-
 function saveRunCheckpoint(dir: string, loaded: LoadedModel, optimizer: AdamW, guides: readonly Guide[], state: TrainerState): void {
   replaceDir(dir, (tmp) => {
     saveCheckpoint(tmp, loaded.model.config, loaded.model.weights());
     loaded.tokenizer.save(tmp);
-    const { step, m, v } = optimizer.state();
-    const moments = [...m.entries()].flatMap(([name, t]) => [
-      { name: `m.${name}`, shape: [...t.shape], data: (t.dataSync() as Float32Array).slice() },
-      { name: `v.${name}`, shape: [...t.shape], data: (v.get(name)!.dataSync() as Float32Array).slice() },
-    ]);
-    writeSafetensors(join(tmp, 'optimizer.safetensors'), moments, { metadata: { step: String(step) } });
+    saveOptimizerState(join(tmp, 'optimizer.safetensors'), optimizer);
     guides.forEach((g, i) => g.probe.save(join(tmp, `probe-${i}.safetensors`), { layer: String(g.config.layer) }));
     writeJsonAtomic(join(tmp, 'trainer_state.json'), state);
   });
@@ -236,23 +219,14 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
     state = JSON.parse(readFileSync(join(lastDir, 'trainer_state.json'), 'utf8')) as TrainerState;
     const ckpt = loadCheckpoint(lastDir, { head: true });
     for (const [name, v] of model.params) tf.tidy(() => v.assign(tf.tensor(ckpt.weights.get(name)!.data, v.shape)));
-    const { tensors, metadata } = readSafetensors(join(lastDir, 'optimizer.safetensors'));
-    const m = new Map<string, tf.Tensor>();
-    const v = new Map<string, tf.Tensor>();
-    for (const [name, t] of tensors) (name.startsWith('m.') ? m : v).set(name.slice(2), tf.tensor(t.data as Float32Array, t.shape));
-    optimizer.load({ step: Number(metadata.step), m, v });
-    tf.dispose([...m.values(), ...v.values()]);
+    loadOptimizerState(join(lastDir, 'optimizer.safetensors'), optimizer);
     guides.forEach((g, i) => {
       const { probe } = DepthProbe.load(join(lastDir, `probe-${i}.safetensors`));
       g.probe.B.assign(probe.B);
       probe.dispose();
     });
     model.rng.setState(state.modelRng);
-    // Keep the metrics of the steps the checkpoint covers; later lines belong to the interrupted run.
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= state.step);
-      writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
-    }
+    trimMetrics(metricsPath, state.step);
     log.info(`resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch}, update ${state.step}`);
   } else {
     writeFileAtomic(join(runDir, 'config.yaml'), configToYaml({ ...config, guidance: guideConfigs, select: undefined, ...(selection ? { selected: selection } : {}) }));

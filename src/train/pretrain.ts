@@ -1,0 +1,381 @@
+/**
+ * Masked-language-model pretraining (`topoprobe pretrain`). Reads top to bottom:
+ *
+ *   read corpus lines, draw the held-out split -> tokenizer (optionally a vocabulary restricted to the
+ *   pieces the training lines use) -> encode -> fresh model (or `init_from`, or the checkpoint being
+ *   resumed) + MLM head tied to the word embeddings -> for each epoch, for each batch: mask, forward,
+ *   MLM loss on the masked pieces, backward, clip, AdamW, log -> held-out MLM loss and masked-piece
+ *   accuracy every N updates and at the end (next to a unigram baseline) -> model/ + results.json.
+ *
+ * The run folder mirrors `topoprobe train`'s: config.yaml, metrics.jsonl, log.jsonl, checkpoints/last
+ * (model + MLM head + tokenizer + optimizer moments + trainer state) and results.json; `model/` is
+ * the finished model, a Hugging Face BertForMaskedLM folder with its own vocab.txt and tokenizer.json.
+ * Masks are drawn from (seed, epoch, batch), so a resumed run sees the same masks, data order and
+ * dropout as an uninterrupted one and ends with the same numbers on the same backend.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { PretrainConfig } from './pretrain-config.js';
+import { maskSequence, checkMaskingOptions, type MaskingOptions, type MaskedSequence } from './masking.js';
+import { AdamW, defaultNoDecay } from './optimizer.js';
+import { parameterGrads, applyGradients } from './step.js';
+import { makeSchedule } from './schedule.js';
+import { epochBatches, NonFiniteError } from './trainer.js';
+import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { BertModel } from '../model/bert.js';
+import { MlmHead, mlmLoss } from '../model/mlm-head.js';
+import { parseBertConfig } from '../model/config.js';
+import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
+import { loadModel } from '../model/load.js';
+import { readCorpus, splitHeldOut, encodeCorpus } from '../data/corpus.js';
+import { padBatch, disposeBatch } from '../data/batch.js';
+import { dataDir as resolveDataDir, bertUncasedVocabPath } from '../data/paths.js';
+import { BertTokenizer, loadTokenizer } from '../tokenize/tokenizer.js';
+import { readVocabFile } from '../tokenize/vocab.js';
+import { restrictVocab } from '../tokenize/restrict.js';
+import { currentBackend } from '../backend/index.js';
+import { Rng } from '../util/random.js';
+import { TopoprobeError } from '../util/errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { configToYaml } from '../util/config.js';
+
+export interface PretrainHooks {
+  log: Logger;
+  onProgress?: (done: number, total: number, info: { epoch: number; loss: number }) => void;
+  /** Stop (as if interrupted) after this many updates, saving checkpoints/last: for testing resume. */
+  stopAfter?: number;
+  /** Polled after every update; true saves checkpoints/last and stops (the CLI's Ctrl-C). */
+  shouldStop?: () => boolean;
+}
+
+export interface MlmScores {
+  /** Mean cross-entropy (nats) over the masked pieces. */
+  loss: number;
+  /** Fraction of masked pieces predicted exactly. */
+  accuracy: number;
+  /** Number of masked pieces scored. */
+  predictions: number;
+}
+
+export interface PretrainResult {
+  runDir: string;
+  /** The finished model folder (absent for an interrupted run). */
+  modelDir: string | null;
+  status: 'completed' | 'interrupted';
+  steps: number;
+  epochs_completed: number;
+  /** Word pieces (padding excluded) the model has been trained on. */
+  pieces_seen: number;
+  held_out: MlmScores;
+  /** The held-out scores of the model before any update (step 0). */
+  initial: MlmScores | null;
+  /** A unigram model of the training pieces on the same held-out masks. */
+  unigram: MlmScores;
+  parameters: number;
+  vocab_size: number;
+  corpus: { files: Array<{ path: string; lines: number }>; train_lines: number; held_out_lines: number; train_sequences: number; cut_lines: number };
+  seed: number;
+  wall_time_s: number;
+  backend: string;
+}
+
+interface PretrainState {
+  epoch: number;
+  batch: number;
+  step: number;
+  modelRng: number[];
+  wallTime: number;
+  piecesSeen: number;
+  initial: MlmScores | null;
+}
+
+/** A seed for the masks of one batch, from the run's seed, the epoch and the batch's index. */
+function batchSeed(seed: number, epoch: number, batch: number): number {
+  return (Math.imul(seed, 0x9e3779b1) ^ Math.imul(epoch, 0x85ebca6b) ^ Math.imul(batch + 1, 0xc2b2ae35)) >>> 0;
+}
+
+/** The tokenizer a fresh run uses: the configured vocabulary, restricted to the training lines' pieces if asked. */
+function buildTokenizer(config: PretrainConfig, trainLines: readonly string[], dataDir: string, log: Logger): { tokenizer: BertTokenizer; originalIds: number[] | null; vocabPath: string } {
+  const vocabPath = config.tokenizer.vocab === 'bert-uncased' ? bertUncasedVocabPath(dataDir) : resolve(config.tokenizer.vocab);
+  if (!existsSync(vocabPath)) {
+    throw new TopoprobeError(`tokenizer.vocab: ${vocabPath} not found${config.tokenizer.vocab === 'bert-uncased' ? '; run `topoprobe data download bert-uncased` or set --data-dir' : ''}`);
+  }
+  const full = readVocabFile(vocabPath);
+  const fullTokenizer = BertTokenizer.fromVocab(full, { source: vocabPath });
+  if (!config.tokenizer.restrict) return { tokenizer: fullTokenizer, originalIds: null, vocabPath };
+  const counts = new Uint32Array(full.length);
+  for (const line of trainLines) for (const id of fullTokenizer.tokensToIds(fullTokenizer.tokenize(line))) counts[id]! += 1;
+  const restricted = restrictVocab(full, counts, { minCount: config.tokenizer.min_count });
+  log.info(`vocabulary restricted to ${restricted.vocab.length} of ${full.length} pieces (used at least ${config.tokenizer.min_count} times, plus single characters and specials)`);
+  return { tokenizer: BertTokenizer.fromVocab(restricted.vocab, { source: `${vocabPath} (restricted)` }), originalIds: restricted.originalIds, vocabPath };
+}
+
+/** Masks every sequence once with one generator: the fixed held-out masks. */
+function maskAll(sequences: readonly number[][], continues: readonly boolean[], seed: number, opts: MaskingOptions): MaskedSequence[] {
+  const rng = new Rng(seed);
+  return sequences.map((ids) => maskSequence(ids, ids.map((id) => continues[id]!), rng, opts));
+}
+
+/** Pads masked sequences into a batch, with the masked positions flattened as row * seq + position. */
+function maskedBatch(masked: readonly MaskedSequence[], padId: number) {
+  const batch = padBatch(masked.map((m) => ({ ids: m.inputIds })), padId);
+  const seq = batch.inputIds.shape[1];
+  const flat: number[] = [];
+  const labels: number[] = [];
+  masked.forEach((m, b) => {
+    m.positions.forEach((p, k) => {
+      flat.push(b * seq + p);
+      labels.push(m.labels[k]!);
+    });
+  });
+  return { batch, flat: tf.tensor1d(flat, 'int32'), labels: tf.tensor1d(labels, 'int32'), count: labels.length };
+}
+
+/** Held-out MLM loss and accuracy of the model on fixed masks. */
+export function evaluateMlm(model: BertModel, head: MlmHead, masked: readonly MaskedSequence[], padId: number, batchSize: number): MlmScores {
+  let lossSum = 0;
+  let correct = 0;
+  let total = 0;
+  for (let i = 0; i < masked.length; i += batchSize) {
+    const part = masked.slice(i, i + batchSize).filter((m) => m.positions.length > 0);
+    if (part.length === 0) continue;
+    const { batch, flat, labels, count } = maskedBatch(part, padId);
+    const out = model.forward(batch, { hiddenStates: 'none', pool: false });
+    const { loss, predictions } = mlmLoss(head, out.lastHiddenState, flat, labels);
+    const l = loss.dataSync()[0]!;
+    const pred = predictions.dataSync();
+    const gold = labels.dataSync();
+    for (let k = 0; k < count; k++) if (pred[k] === gold[k]) correct += 1;
+    lossSum += l * count;
+    total += count;
+    tf.dispose([out.lastHiddenState, loss, predictions, flat, labels]);
+    disposeBatch(batch);
+  }
+  if (!Number.isFinite(lossSum)) throw new NonFiniteError('non-finite MLM loss on the held-out lines');
+  return { loss: lossSum / Math.max(1, total), accuracy: correct / Math.max(1, total), predictions: total };
+}
+
+/**
+ * A unigram model's scores on the held-out masks: it always predicts the most frequent training
+ * piece, and gives each piece its add-one smoothed training frequency (over the non-special pieces).
+ */
+export function unigramScores(trainSequences: readonly number[][], masked: readonly MaskedSequence[], vocabSize: number, specialIds: ReadonlySet<number>): MlmScores {
+  const counts = new Float64Array(vocabSize);
+  for (const seq of trainSequences) for (const id of seq) if (!specialIds.has(id)) counts[id]! += 1;
+  let best = 0;
+  let sum = 0;
+  let candidates = 0;
+  for (let id = 0; id < vocabSize; id++) {
+    if (specialIds.has(id)) continue;
+    candidates += 1;
+    sum += counts[id]!;
+    if (counts[id]! > counts[best]! || specialIds.has(best)) best = id;
+  }
+  let lossSum = 0;
+  let correct = 0;
+  let total = 0;
+  for (const m of masked) {
+    for (const label of m.labels) {
+      lossSum -= Math.log((counts[label]! + 1) / (sum + candidates));
+      if (label === best) correct += 1;
+      total += 1;
+    }
+  }
+  return { loss: lossSum / Math.max(1, total), accuracy: correct / Math.max(1, total), predictions: total };
+}
+
+function saveModelFolder(dir: string, model: BertModel, head: MlmHead, tokenizer: BertTokenizer, originalIds: number[] | null, vocabPath: string | null, dtype: 'F32' | 'F16'): void {
+  saveCheckpoint(dir, model.config, model.weights(), { mlmHead: head.weights(), dtype });
+  tokenizer.save(dir);
+  if (originalIds) writeJsonAtomic(join(dir, 'vocab_map.json'), { source: vocabPath, note: 'original_ids[i] is the id piece i has in the source vocabulary', original_ids: originalIds });
+}
+
+export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, opts: { dataDir?: string; resume?: string } = {}): Promise<PretrainResult> {
+  const { log } = hooks;
+  const started = Date.now();
+  const runDir = opts.resume ? resolve(opts.resume) : resolve(config.out_dir, config.name ?? `pretrain-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const lastDir = join(runDir, 'checkpoints', 'last');
+  if (!opts.resume && existsSync(join(runDir, 'results.json'))) {
+    throw new TopoprobeError(`${runDir} already holds a finished run; choose another name or --resume it`);
+  }
+  if (opts.resume && !existsSync(join(lastDir, 'trainer_state.json'))) {
+    throw new TopoprobeError(`--resume ${runDir}: no checkpoints/last/trainer_state.json to resume from`);
+  }
+  if (config.init_from && config.tokenizer.restrict) {
+    throw new TopoprobeError('tokenizer.restrict: a model given by init_from keeps its own vocabulary; drop one of the two');
+  }
+
+  // Corpus and tokenizer.
+  const corpus = readCorpus(config.corpus.files);
+  const split = splitHeldOut(corpus.lines.length, config.corpus.held_out, config.seed);
+  const trainLines = split.train.map((i) => corpus.lines[i]!);
+  const heldOutLines = split.heldOut.map((i) => corpus.lines[i]!);
+  log.info(`corpus: ${corpus.lines.length} lines in ${corpus.files.length} file(s); ${heldOutLines.length} held out`);
+
+  let model: BertModel;
+  let head: MlmHead;
+  let tokenizer: BertTokenizer;
+  let originalIds: number[] | null = null;
+  let vocabPath: string | null = null;
+  if (opts.resume) {
+    tokenizer = loadTokenizer(lastDir);
+    const ckpt = loadCheckpoint(lastDir, { mlmHead: true });
+    model = BertModel.fromWeights(ckpt.config, ckpt.weights, { seed: config.seed });
+    head = MlmHead.create(model, ckpt.mlmHead, config.seed);
+    const mapPath = join(lastDir, 'vocab_map.json');
+    if (existsSync(mapPath)) ({ original_ids: originalIds, source: vocabPath } = JSON.parse(readFileSync(mapPath, 'utf8')) as { original_ids: number[]; source: string });
+  } else if (config.init_from) {
+    const loaded = await loadModel(config.init_from, { seed: config.seed, dataDir: opts.dataDir });
+    model = loaded.model;
+    tokenizer = loaded.tokenizer;
+    const headWeights = loaded.source.startsWith('builtin:') ? new Map() : loadCheckpoint(loaded.source, { mlmHead: true }).mlmHead;
+    head = MlmHead.create(model, headWeights, config.seed);
+    log.info(`init_from ${config.init_from}: ${headWeights.size > 0 ? 'its masked-LM head too' : 'a fresh masked-LM head'}`);
+  } else {
+    const built = buildTokenizer(config, trainLines, resolveDataDir(opts.dataDir), log);
+    tokenizer = built.tokenizer;
+    originalIds = built.originalIds;
+    vocabPath = built.vocabPath;
+    const bertConfig = parseBertConfig({ model_type: 'bert', ...config.model, vocab_size: tokenizer.vocabSize, pad_token_id: tokenizer.padId }, 'model');
+    model = BertModel.init(bertConfig, { seed: config.seed });
+    head = MlmHead.create(model, new Map(), config.seed);
+  }
+  if (tokenizer.maskId === undefined) throw new TopoprobeError('the tokenizer has no [MASK] token: masked-LM pretraining needs one');
+  const maxLength = Math.min(config.corpus.max_length, model.config.max_position_embeddings);
+  const train = encodeCorpus(trainLines, tokenizer, maxLength);
+  const heldOut = encodeCorpus(heldOutLines, tokenizer, maxLength);
+  if (train.sequences.length === 0) throw new TopoprobeError(`corpus.files: the training lines hold no word pieces`);
+  log.info(`${train.sequences.length} training and ${heldOut.sequences.length} held-out sequences (${train.cut + heldOut.cut} lines cut into chunks of ${maxLength} pieces, ${train.skipped + heldOut.skipped} without a piece to predict skipped); vocabulary ${tokenizer.vocabSize}; ${model.parameterCount() + [...head.params.values()].reduce((n, v) => n + v.size, 0)} parameters`);
+
+  const allTokens = tokenizer.idsToTokens(Array.from({ length: tokenizer.vocabSize }, (_, i) => i));
+  const continues = allTokens.map((t) => t.startsWith(tokenizer.continuingSubwordPrefix) && t.length > tokenizer.continuingSubwordPrefix.length);
+  const randomIds = allTokens.map((t, id) => (tokenizer.specialIds.has(id) || /^\[[^\]]+\]$/.test(t) ? -1 : id)).filter((id) => id >= 0);
+  const masking: MaskingOptions = {
+    probability: config.mlm.probability, maskRatio: config.mlm.mask, randomRatio: config.mlm.random, wholeWord: config.mlm.whole_word,
+    maskId: tokenizer.maskId, specialIds: tokenizer.specialIds, randomIds,
+  };
+  checkMaskingOptions(masking);
+  const heldOutMasks = maskAll(heldOut.sequences, continues, config.seed ^ 0xe7a1, masking);
+  const unigram = unigramScores(train.sequences, heldOutMasks, tokenizer.vocabSize, tokenizer.specialIds);
+
+  const params = new Map<string, tf.Variable>([...model.params, ...head.params]);
+  const optimizer = new AdamW({
+    beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, epsilon: config.optimizer.eps, weightDecay: config.optimizer.weight_decay,
+    noDecay: defaultNoDecay,
+  });
+  const lengths = train.sequences.map((s) => s.length);
+  const batchesPerEpoch = Math.ceil(train.sequences.length / config.batch_size);
+  const totalSteps = config.max_steps ?? batchesPerEpoch * config.epochs;
+  const lrAt = makeSchedule({ kind: config.schedule.kind, peak: config.optimizer.lr, warmupRatio: config.schedule.warmup_ratio, totalSteps });
+
+  let state: PretrainState = { epoch: 1, batch: 0, step: 0, modelRng: model.rng.getState(), wallTime: 0, piecesSeen: 0, initial: null };
+  mkdirSync(runDir, { recursive: true });
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  if (opts.resume) {
+    state = JSON.parse(readFileSync(join(lastDir, 'trainer_state.json'), 'utf8')) as PretrainState;
+    loadOptimizerState(join(lastDir, 'optimizer.safetensors'), optimizer);
+    model.rng.setState(state.modelRng);
+    trimMetrics(metricsPath, state.step);
+    log.info(`resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch}, update ${state.step}`);
+  } else {
+    writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(config));
+    writeFileAtomic(metricsPath, '');
+  }
+  const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
+  const snapshot = (): PretrainState => ({ ...state, modelRng: model.rng.getState(), wallTime: state.wallTime + (Date.now() - started) / 1000 });
+  const saveLast = () =>
+    replaceDir(lastDir, (tmp) => {
+      saveModelFolder(tmp, model, head, tokenizer, originalIds, vocabPath, 'F32');
+      saveOptimizerState(join(tmp, 'optimizer.safetensors'), optimizer);
+      writeJsonAtomic(join(tmp, 'trainer_state.json'), snapshot());
+    });
+  let lastEval: MlmScores | null = null;
+  const runEval = (epoch: number): MlmScores => {
+    const scores = evaluateMlm(model, head, heldOutMasks, tokenizer.padId, config.eval.batch_size);
+    record({ type: 'eval', step: state.step, epoch, held_out_loss: scores.loss, held_out_accuracy: scores.accuracy });
+    log.info(`held-out at update ${state.step}: MLM loss ${scores.loss.toFixed(4)}, masked accuracy ${scores.accuracy.toFixed(4)} (unigram: ${unigram.loss.toFixed(4)}, ${unigram.accuracy.toFixed(4)})`);
+    lastEval = scores;
+    return scores;
+  };
+  if (state.step === 0 && state.initial === null) state.initial = runEval(1);
+
+  let status: PretrainResult['status'] = 'completed';
+  try {
+    outer: for (let epoch = state.epoch; ; epoch++) {
+      if (config.max_steps === undefined && epoch > config.epochs) break;
+      const batches = epochBatches(train.sequences.length, lengths, config.batch_size, config.seed, epoch, config.bucketing);
+      for (let b = epoch === state.epoch ? state.batch : 0; b < batches.length; b++) {
+        if (state.step >= totalSteps) break outer;
+        const rng = new Rng(batchSeed(config.seed, epoch, b));
+        const masked = batches[b]!.map((i) => {
+          const ids = train.sequences[i]!;
+          return maskSequence(ids, ids.map((id) => continues[id]!), rng, masking);
+        });
+        const { batch, flat, labels, count } = maskedBatch(masked, tokenizer.padId);
+        let correct = 0;
+        const { value, grads } = parameterGrads(params, () => {
+          const out = model.forward(batch, { training: true, hiddenStates: 'none', pool: false });
+          const { loss, predictions } = mlmLoss(head, out.lastHiddenState, flat, labels);
+          const pred = predictions.dataSync();
+          const gold = labels.dataSync();
+          for (let k = 0; k < count; k++) if (pred[k] === gold[k]) correct += 1;
+          predictions.dispose();
+          return loss;
+        });
+        const loss = value.dataSync()[0]!;
+        value.dispose();
+        tf.dispose([flat, labels]);
+        state.piecesSeen += batch.lengths.reduce((a, n) => a + n, 0);
+        disposeBatch(batch);
+        if (!Number.isFinite(loss)) {
+          tf.dispose(Object.values(grads));
+          const kept = existsSync(join(lastDir, 'trainer_state.json')) ? `the last good checkpoint is ${lastDir}` : 'no checkpoint had been saved yet';
+          throw new NonFiniteError(`non-finite MLM loss at update ${state.step + 1}; stopped: ${kept}. Try a lower learning rate`);
+        }
+        const lr = lrAt(state.step);
+        const norm = applyGradients(optimizer, params, grads, lr, config.max_grad_norm);
+        state.step += 1;
+        state.batch = b + 1;
+        if (state.step % config.log_every === 0 || state.step === 1) {
+          record({ type: 'train', step: state.step, epoch, mlm_loss: loss, mlm_accuracy: correct / Math.max(1, count), lr, grad_norm: norm, pieces_seen: state.piecesSeen });
+        }
+        hooks.onProgress?.(state.step, totalSteps, { epoch, loss });
+        if (state.step % config.eval.every_steps === 0 && state.step < totalSteps) {
+          runEval(epoch);
+          saveLast();
+        }
+        await new Promise((r) => setImmediate(r));
+        if ((hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) || hooks.shouldStop?.()) {
+          saveLast();
+          status = 'interrupted';
+          break outer;
+        }
+      }
+      state.epoch = epoch + 1;
+      state.batch = 0;
+    }
+    let modelDir: string | null = null;
+    if (status === 'completed') {
+      const final = runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
+      saveLast();
+      modelDir = join(runDir, 'model');
+      replaceDir(modelDir, (tmp) => saveModelFolder(tmp, model, head, tokenizer, originalIds, vocabPath, config.save_dtype));
+      lastEval = final;
+    }
+    const res: PretrainResult = {
+      runDir, modelDir, status, steps: state.step, epochs_completed: state.epoch - 1, pieces_seen: state.piecesSeen,
+      held_out: lastEval ?? state.initial!, initial: state.initial, unigram,
+      parameters: model.parameterCount() + [...head.params.values()].reduce((n, v) => n + v.size, 0), vocab_size: tokenizer.vocabSize,
+      corpus: { files: corpus.files, train_lines: trainLines.length, held_out_lines: heldOutLines.length, train_sequences: train.sequences.length, cut_lines: train.cut },
+      seed: config.seed, wall_time_s: state.wallTime + (Date.now() - started) / 1000, backend: currentBackend()?.name ?? tf.getBackend(),
+    };
+    if (status === 'completed') writeJsonAtomic(join(runDir, 'results.json'), res);
+    return res;
+  } finally {
+    optimizer.dispose();
+    head.dispose();
+    model.dispose();
+  }
+}
