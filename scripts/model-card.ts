@@ -7,7 +7,8 @@
  *
  * It copies the run's `model/` folder (config.json, model.safetensors, vocab.txt, tokenizer.json,
  * tokenizer_config.json, vocab_map.json), the provenance (the resolved pretrain config, results.json, the
- * training metrics, both measure.json files, the corpus manifest), draws measure.svg/png (both runs'
+ * training metrics, both measure.json files, the corpus manifest), the measured X_ssp probes (probes/, so
+ * that the folder also serves as a `select.from` measure run), draws measure.svg/png (both runs'
  * curves) and writes README.md, the model card, with every number read from those files.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -32,6 +33,10 @@ const args = yargs(hideBin(process.argv))
   .option('corpus', { type: 'string', describe: 'The corpus manifest (default: manifest.json beside the first corpus file)' })
   .option('name', { type: 'string', default: 'builtin:mini' })
   .option('command', { type: 'string', default: 'npm run corpus && topoprobe pretrain --config configs/pretrain/mini.yaml' })
+  .option('measure-command', {
+    type: 'string',
+    default: 'topoprobe measure --config configs/measure/mini.yaml --set model=runs/mini/model\ntopoprobe measure --config configs/measure/mini.yaml --set model=runs/mini/model --set reinitialize=true --name mini-measure-reinit',
+  })
   .option('out', { type: 'string', demandOption: true })
   .strict()
   .parseSync();
@@ -62,26 +67,35 @@ const provenance: Array<[string, string]> = [
   [manifestPath, 'corpus_manifest.json'],
 ];
 for (const [from, to] of provenance) copyFileSync(from, join(out, to));
+// The X_ssp probes, so that `select: {from: models/mini, by: x_ssp}` (and guidance from a trained probe) works.
+mkdirSync(join(out, 'probes'), { recursive: true });
+for (const r of measured.rows) {
+  const name = `sub-${r.submodule}-x_ssp.safetensors`;
+  if (r.x_ssp !== null) copyFileSync(join(resolve(args.measure), 'probes', name), join(out, 'probes', name));
+}
 
 // 2. The measure curves of both runs in one chart.
 const LABELS = { x_sp: 'X_sp', x_ssp: 'X_ssp', x_essp: 'X_essp' } as const;
 const long = [
   ...measured.rows.flatMap((r) => (['x_sp', 'x_ssp', 'x_essp'] as const).map((m) => ({ submodule: r.submodule, metric: LABELS[m], weights: 'pretrained', mse: r[m] }))),
-  ...control.rows.flatMap((r) => (['x_sp', 'x_ssp', 'x_essp'] as const).map((m) => ({ submodule: r.submodule, metric: LABELS[m], weights: 'reinitialised (control)', mse: r[m] }))),
+  ...control.rows.flatMap((r) => (['x_sp', 'x_ssp', 'x_essp'] as const).map((m) => ({ submodule: r.submodule, metric: LABELS[m], weights: 'reinitialised', mse: r[m] }))),
 ].filter((d) => d.mse !== null);
 const spec: TopLevelSpec = {
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: `${args.name}: held-out probe MSE per submodule (${measured.mode} mode)`,
-  width: 420,
-  height: 260,
+  title: `${args.name}: held-out probe MSE per submodule (${measured.mode} mode), trained vs reinitialised weights`,
   data: { values: long },
-  mark: { type: 'line', point: true },
-  encoding: {
-    x: { field: 'submodule', type: 'ordinal', title: SUBMODULE_AXIS_TITLE, axis: { labelAngle: 0 } },
-    y: { field: 'mse', type: 'quantitative', title: MSE_AXIS_TITLE },
-    color: { field: 'metric', type: 'nominal', title: 'metric' },
-    strokeDash: { field: 'weights', type: 'nominal', title: 'weights' },
+  facet: { column: { field: 'metric', type: 'nominal', title: null, sort: ['X_sp', 'X_ssp', 'X_essp'] } },
+  spec: {
+    width: 220,
+    height: 200,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'submodule', type: 'ordinal', title: SUBMODULE_AXIS_TITLE, axis: { labelAngle: 0 } },
+      y: { field: 'mse', type: 'quantitative', title: MSE_AXIS_TITLE, scale: { zero: false } },
+      color: { field: 'weights', type: 'nominal', title: 'weights', scale: { range: ['#4c78a8', '#bab0ac'] } },
+    },
   },
+  resolve: { scale: { y: 'independent' } },
 };
 await renderVegaLite(spec, join(out, 'measure'));
 
@@ -90,7 +104,7 @@ const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '-
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const config = readFileSync(join(runDir, 'config.yaml'), 'utf8');
 const bytes = statSync(join(out, 'model.safetensors')).size;
-const corpusRows = Object.entries(manifest.files).map(([file, m]) => `| ${file} | ${m.sources.map((s) => s.split('/').slice(-2).join('/')).join(', ')} | ${m.lines.toLocaleString('en')} | ${m.words.toLocaleString('en')} | ${m.dropped_overlap} | ${m.duplicates_removed} |`);
+const corpusRows = Object.entries(manifest.files).map(([file, m]) => `| ${file} | ${m.sources.map((s) => s.split('/').slice(-2).join('/')).join(', ')} | ${m.lines.toLocaleString('en')} | ${m.words.toLocaleString('en')} | ${m.dropped_overlap.toLocaleString('en')} | ${m.duplicates_removed.toLocaleString('en')} |`);
 const probeRows = measured.rows.map((r) => {
   const c = control.rows.find((x) => x.submodule === r.submodule);
   return `| ${r.submodule} | ${f4(r.x_sp)} | ${f4(c?.x_sp)} | ${f4(r.spearman)} | ${f4(c?.spearman)} | ${f4(r.x_ssp)} | ${f4(c?.x_ssp)} | ${f4(r.x_essp)} | ${f4(c?.x_essp)} |`;
@@ -126,7 +140,7 @@ ${results.corpus.held_out_lines.toLocaleString('en')} lines, drawn with the run'
 \`\`\`
 ${args.command}
 \`\`\`
-${results.steps.toLocaleString('en')} updates (${results.epochs_completed} full epoch${results.epochs_completed === 1 ? '' : 's'} and part of the next; ${results.pieces_seen.toLocaleString('en')} word pieces seen), ${Math.round(results.wall_time_s / 60)} minutes of wall time on the \`${results.backend}\` backend (2 CPU cores). Masking: 15% of the word pieces of each sequence, 80% [MASK], 10% a random piece, 10% kept. The resolved config (\`pretrain_config.yaml\`):
+${results.steps.toLocaleString('en')} updates (${results.epochs_completed === 0 ? 'part of one epoch' : `${results.epochs_completed} full epoch${results.epochs_completed === 1 ? '' : 's'} and part of the next`}; ${results.pieces_seen.toLocaleString('en')} word pieces seen), ${Math.round(results.wall_time_s / 60)} minutes of wall time on the \`${results.backend}\` backend (2 CPU cores). Masking: 15% of the word pieces of each sequence, 80% [MASK], 10% a random piece, 10% kept. The resolved config (\`pretrain_config.yaml\`):
 
 \`\`\`yaml
 ${config.trim()}
@@ -145,6 +159,10 @@ The same masks for every row (${results.held_out.predictions.toLocaleString('en'
 
 ## Evaluation: structural probes (\`topoprobe measure\`)
 X_sp is the held-out MSE of a depth probe trained against gold dependency depths (UD EWT, scored on EWT test); X_ssp and X_essp are the tree topological probes' held-out MSEs (Li, Yin & Lin 2023). Lower is more tree-like. "reinit." is the same architecture and tokenizer with freshly initialised weights (\`reinitialize: true\`), the random-encoder control. Both runs use \`configs/measure/mini.yaml\` (${measured.mode} mode; ${measured.rows[0]?.sp_test_sentences ?? '?'} EWT test sentences for X_sp, ${measured.rows[0]?.ssp_test_sentences ?? '?'} held-out pool sentences for X_ssp).
+
+\`\`\`
+${args['measure-command']}
+\`\`\`
 
 | submodule | X_sp | X_sp reinit. | Spearman | Spearman reinit. | X_ssp | X_ssp reinit. | X_essp | X_essp reinit. |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|

@@ -213,7 +213,7 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
     }
   }
   if (pretrainingHead.length > 0 && !opts.mlmHead) {
-    log.info(`${folder}: ignored ${pretrainingHead.length} tensors of the pretraining heads (cls.*: masked-LM and next-sentence prediction), which topoprobe does not use`);
+    log.info(`${folder}: ignored ${pretrainingHead.length} tensors of the pretraining heads (cls.*: masked-LM and next-sentence prediction), which only pretraining uses`);
   }
   if (buffers.length > 0) log.debug(`${folder}: ignored buffer(s) ${buffers.join(', ')} (not parameters)`);
   if (unusedHead.length > 0) {
