@@ -1,19 +1,19 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { initBackend } from '../src/backend/index.js';
 import { runTrain } from '../src/train/trainer.js';
 import { trainConfigSchema, type TrainConfig } from '../src/train/config.js';
-import { guideLoss, batchPositions, type Guide } from '../src/train/guidance.js';
+import { guideLoss, batchPositions, guideProbePath, type Guide } from '../src/train/guidance.js';
 import { makeSchedule } from '../src/train/schedule.js';
 import { clipFactor } from '../src/train/optimizer.js';
 import { DepthProbe } from '../src/probe/probe.js';
 import { treeLabels } from '../src/probe/labels.js';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
-import { cli, nativeAvailable, FIXTURES, haveData } from './helpers.js';
+import { cli, nativeAvailable, FIXTURES, haveData, expectError } from './helpers.js';
 import { spawn } from 'node:child_process';
 import { cliCommand } from '../src/sweep/executor.js';
 
@@ -56,6 +56,24 @@ describe('probe guidance (unit)', () => {
     expect([0, 1, 2, 3, 9, 10].map(lr)).to.deep.equal([0, 0.5, 1, 7 / 8, 1 / 8, 0]);
     expect(clipFactor(4, 1)).to.be.closeTo(1 / (4 + 1e-6), 1e-12);
     expect(clipFactor(0.5, 1)).to.equal(1);
+  });
+
+  it('a guide\'s probe may be a measure run folder: its probe of the guided layer and label kind', () => {
+    const run = mkdtempSync(join(tmpdir(), 'topoprobe-probes-'));
+    try {
+      mkdirSync(join(run, 'probes'));
+      for (const f of ['sub-2-x_ssp', 'sub-2-x_essp', 'sub-3-x_ssp']) writeFileSync(join(run, 'probes', `${f}.safetensors`), '');
+      const g = (layer: number, labels: 'ssp' | 'essp' | 'exact', probe = run) => ({ layer, weight: 10, labels, probe, trainable: true, examples: 'positive' as const, schedule: 'constant' as const });
+      expect(guideProbePath(g(2, 'ssp'), 0)).to.equal(join(run, 'probes', 'sub-2-x_ssp.safetensors'));
+      expect(guideProbePath(g(2, 'essp'), 0)).to.equal(join(run, 'probes', 'sub-2-x_essp.safetensors'));
+      expect(guideProbePath(g(3, 'exact'), 0)).to.equal(join(run, 'probes', 'sub-3-x_ssp.safetensors'));
+      const file = join(run, 'probes', 'sub-3-x_ssp.safetensors');
+      expect(guideProbePath(g(7, 'ssp', file), 1)).to.equal(file);
+      expectError(() => guideProbePath(g(4, 'ssp'), 1), 'guidance[1].probe', 'sub-4-x_ssp.safetensors', 'submodule 4');
+      expectError(() => guideProbePath(g(4, 'ssp', join(run, 'nope')), 0), 'guidance[0].probe', 'not found');
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
   });
 });
 

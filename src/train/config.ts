@@ -16,7 +16,10 @@ export const guideSchema = z
     weight: z.number().nonnegative().default(10),
     /** Labels the probe is trained towards: the paper's greedy tree labels, reversed (essp), or exact. */
     labels: z.enum(['ssp', 'essp', 'exact']).default('ssp'),
-    /** A measured probe to start from (safetensors written by `topoprobe measure`), or a fresh one. */
+    /**
+     * A measured probe to start from: a safetensors file written by `topoprobe measure`, or a measure run
+     * folder (its probe of this layer: X_ssp, or X_essp with labels essp); or `fresh`.
+     */
     probe: z.string().min(1).default('fresh'),
     /** Whether the probe itself is updated during fine-tuning. */
     trainable: z.boolean().default(true),

@@ -13,7 +13,7 @@
  * paper's choice for CoLA) or all.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DepthProbe } from '../probe/probe.js';
 import { treeLabels } from '../probe/labels.js';
@@ -61,18 +61,31 @@ export function selectGuides(config: TrainConfig): { guides: GuideConfig[]; sele
   return { guides: [...config.guidance, ...guides], selection: { from: resolve(sel.from), by: sel.by, chosen } };
 }
 
-/** Builds each guide's probe: loaded from its file, or fresh (rank hidden/2, U(-0.05, 0.05)). */
+/**
+ * The probe file a guide names: a safetensors file as given, or, for a measure run folder (or a model
+ * folder that carries its measured probes, like models/mini), that run's X_ssp probe of the guided
+ * submodule (X_essp with `labels: essp`), so one setting follows a sweep's layer axis.
+ */
+export function guideProbePath(g: GuideConfig, index: number): string {
+  if (!existsSync(g.probe)) throw new TopoprobeError(`guidance[${index}].probe: ${g.probe} not found`);
+  if (!statSync(g.probe).isDirectory()) return g.probe;
+  const file = join(g.probe, 'probes', `sub-${g.layer}-${g.labels === 'essp' ? 'x_essp' : 'x_ssp'}.safetensors`);
+  if (!existsSync(file)) throw new TopoprobeError(`guidance[${index}].probe: ${g.probe} is a folder without ${file} (expected a topoprobe measure run that measured submodule ${g.layer})`);
+  return file;
+}
+
+/** Builds each guide's probe: loaded from its file (see guideProbePath), or fresh (rank hidden/2, U(-0.05, 0.05)). */
 export function buildGuides(guides: readonly GuideConfig[], hidden: number, numLayers: number, seed: number): Guide[] {
   return guides.map((g, i) => {
     if (g.layer > numLayers) {
       throw new TopoprobeError(`guidance[${i}].layer: ${g.layer} does not exist (this model has submodules 0..${numLayers})`);
     }
     if (g.probe === 'fresh') return { config: g, probe: new DepthProbe({ hidden, seed: seed + 1000 + i }) };
-    if (!existsSync(g.probe)) throw new TopoprobeError(`guidance[${i}].probe: ${g.probe} not found`);
-    const { probe } = DepthProbe.load(g.probe);
+    const path = guideProbePath(g, i);
+    const { probe } = DepthProbe.load(path);
     if (probe.hidden !== hidden) {
       probe.dispose();
-      throw new TopoprobeError(`guidance[${i}].probe: ${g.probe} is for hidden size ${probe.hidden}, the model has ${hidden}`);
+      throw new TopoprobeError(`guidance[${i}].probe: ${path} is for hidden size ${probe.hidden}, the model has ${hidden}`);
     }
     return { config: g, probe };
   });
