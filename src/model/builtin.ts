@@ -1,16 +1,23 @@
 /**
  * Built-in models, named `builtin:<name>`, that need no download.
  *
- * `builtin:tiny` is a seeded, randomly initialised 2-layer BERT (hidden 64) with the bert-uncased
- * vocabulary from the data directory. It exercises every code path quickly; it has learned nothing,
- * so its representations and any score computed from them are those of a random encoder.
+ * - `builtin:mini` is a small BERT (4 layers, hidden 256) pretrained here with `topoprobe pretrain
+ *   --config configs/pretrain/mini.yaml` on the training splits of the data directory and WordNet's
+ *   glosses. Its folder, models/mini, is committed with its model card (models/mini/README.md), its
+ *   own restricted vocabulary and tokenizer.json; it is the default of the quickstart.
+ * - `builtin:tiny` is a seeded, randomly initialised 2-layer BERT (hidden 64) with the bert-uncased
+ *   vocabulary from the data directory. It exercises every code path quickly; it has learned nothing,
+ *   so its representations and any score computed from them are those of a random encoder.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseBertConfig, type BertConfig } from './config.js';
-import { bertUncasedVocabPath } from '../data/paths.js';
+import { bertUncasedVocabPath, projectRoot } from '../data/paths.js';
 import { TopoprobeError } from '../util/errors.js';
 
-export interface BuiltinModel {
+/** A model initialised on the spot from a config and a seed. */
+export interface RandomBuiltin {
+  kind: 'random';
   description: string;
   config: BertConfig;
   /** Seed of the initialisation. */
@@ -19,10 +26,26 @@ export interface BuiltinModel {
   vocabPath: (dataDir?: string) => string;
 }
 
+/** A Hugging Face model folder shipped with the project. */
+export interface FolderBuiltin {
+  kind: 'folder';
+  description: string;
+  /** The folder, relative to the project root. */
+  folder: string;
+}
+
+export type BuiltinModel = RandomBuiltin | FolderBuiltin;
+
 export const BUILTIN_PREFIX = 'builtin:';
 
 const BUILTINS: Record<string, BuiltinModel> = {
+  mini: {
+    kind: 'folder',
+    description: 'pretrained here (masked LM, configs/pretrain/mini.yaml): 4 layers, hidden 256, 4 heads, restricted bert-uncased vocabulary; see models/mini/README.md',
+    folder: 'models/mini',
+  },
   tiny: {
+    kind: 'random',
     description: 'seeded random initialisation (no pretraining): 2 layers, hidden 64, 2 heads, bert-uncased vocabulary',
     config: parseBertConfig({
       model_type: 'bert',
@@ -46,11 +69,18 @@ export function builtinNames(): string[] {
   return Object.keys(BUILTINS).map((n) => BUILTIN_PREFIX + n);
 }
 
-/** Looks up a built-in model and checks that its vocabulary is present. */
-export function getBuiltin(arg: string, dataDir?: string): BuiltinModel & { vocabFile: string } {
+export type ResolvedBuiltin = (RandomBuiltin & { vocabFile: string }) | (FolderBuiltin & { path: string });
+
+/** Looks up a built-in model and checks that what it needs (its folder, or its vocabulary) is present. */
+export function getBuiltin(arg: string, dataDir?: string): ResolvedBuiltin {
   const name = arg.slice(BUILTIN_PREFIX.length);
   const model = BUILTINS[name];
   if (!model) throw new TopoprobeError(`unknown built-in model "${arg}" (available: ${builtinNames().join(', ')})`);
+  if (model.kind === 'folder') {
+    const path = join(projectRoot(), model.folder);
+    if (!existsSync(join(path, 'config.json'))) throw new TopoprobeError(`${arg}: its folder ${path} is missing or incomplete (it is part of the repository; is this a full clone?)`);
+    return { ...model, path };
+  }
   const vocabFile = model.vocabPath(dataDir);
   if (!existsSync(vocabFile)) {
     throw new TopoprobeError(

@@ -1,5 +1,5 @@
 /**
- * One call from a model argument to a ready model and tokenizer: a built-in name (`builtin:tiny`), a
+ * One call from a model argument to a ready model and tokenizer: a built-in name (`builtin:mini`), a
  * local Hugging Face folder, or a hub id resolved through the Hugging Face cache (downloading if needed).
  */
 import { BertModel } from './bert.js';
@@ -54,14 +54,15 @@ export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promi
   const log = getLogger();
   const head = opts.head !== undefined && opts.head !== false;
   const spec = typeof opts.head === 'object' ? opts.head : undefined;
-  if (isBuiltin(arg)) {
-    const builtin = getBuiltin(arg, opts.dataDir);
+  const builtin = isBuiltin(arg) ? getBuiltin(arg, opts.dataDir) : undefined;
+  if (builtin?.kind === 'random') {
     const tokenizer = tokenizerFromVocabFile(builtin.vocabFile);
     const model = BertModel.init(withHead(builtin.config, spec), { head, seed: builtin.seed });
     log.info(`model ${arg}: ${builtin.description}`);
     return { model, tokenizer, source: arg };
   }
-  const dir = await resolveModel(arg, opts.hub);
+  if (builtin) log.info(`model ${arg}: ${builtin.description}`);
+  const dir = builtin ? builtin.path : await resolveModel(arg, opts.hub);
   const checkpoint = loadCheckpoint(dir, { head });
   const tokenizer = loadTokenizer(dir);
   if (tokenizer.vocabSize > checkpoint.config.vocab_size) {
