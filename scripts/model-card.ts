@@ -37,6 +37,7 @@ const args = yargs(hideBin(process.argv))
     type: 'string',
     default: 'topoprobe measure --config configs/measure/mini.yaml --set model=runs/mini/model\ntopoprobe measure --config configs/measure/mini.yaml --set model=runs/mini/model --set reinitialize=true --name mini-measure-reinit',
   })
+  .option('note', { type: 'string', default: '', describe: 'A sentence added to the training procedure (e.g. about the machine)' })
   .option('out', { type: 'string', demandOption: true })
   .strict()
   .parseSync();
@@ -124,7 +125,7 @@ A ${readJson<{ num_hidden_layers: number }>(join(out, 'config.json')).num_hidden
 
 - Architecture: Hugging Face \`BertForMaskedLM\` (the encoder's tensors under \`bert.\`, the MLM head under \`cls.predictions.\`, its decoder tied to the word embeddings). ${results.parameters.toLocaleString('en')} parameters, stored in fp16 (\`model.safetensors\`, ${(bytes / 1e6).toFixed(1)} MB). The pooler is part of the checkpoint but was not trained (masked-LM pretraining does not use it).
 - Vocabulary: ${results.vocab_size.toLocaleString('en')} word pieces, bert-uncased's restricted to the pieces the training lines use at least ${/min_count: (\d+)/.exec(config)?.[1] ?? '?'} times, plus single characters and the special tokens (src/tokenize/restrict.ts). \`vocab_map.json\` gives each piece's bert-uncased id. Text is lowercased and accent-stripped as in bert-uncased.
-- Use: \`--model ${args.name}\` (or this folder's path) wherever topoprobe takes a model. In Python, \`transformers.BertForMaskedLM.from_pretrained\` reads the folder as it is.
+- Use: \`--model ${args.name}\` (or this folder's path) wherever topoprobe takes a model. The folder has the layout and tensor names that transformers' \`save_pretrained\` writes for \`BertForMaskedLM\` (not loaded in Python here: transformers is not installed on the machine that made it).
 
 ## Training data
 \`npm run corpus\` (scripts/build-corpus.ts) builds the corpus from the **training splits** of the data directory and the glosses and usage examples of WordNet 3.0 (Debian's \`wordnet-base\`). Every sentence of every dev and test split in the data directory (CoLA in-domain and out-of-domain dev, MRPC test, RTE dev and test, STS-B dev and test, UD EWT dev and test) was removed from the sources, after lowercasing and whitespace normalisation, and lines were de-duplicated across the corpus.
@@ -140,7 +141,7 @@ ${results.corpus.held_out_lines.toLocaleString('en')} lines, drawn with the run'
 \`\`\`
 ${args.command}
 \`\`\`
-${results.steps.toLocaleString('en')} updates (${results.epochs_completed === 0 ? 'part of one epoch' : `${results.epochs_completed} full epoch${results.epochs_completed === 1 ? '' : 's'} and part of the next`}; ${results.pieces_seen.toLocaleString('en')} word pieces seen), ${Math.round(results.wall_time_s / 60)} minutes of wall time on the \`${results.backend}\` backend (2 CPU cores). Masking: 15% of the word pieces of each sequence, 80% [MASK], 10% a random piece, 10% kept. The resolved config (\`pretrain_config.yaml\`):
+${results.steps.toLocaleString('en')} updates (${results.epochs_completed === 0 ? 'part of one epoch' : `${results.epochs_completed} full epoch${results.epochs_completed === 1 ? '' : 's'} and part of the next`}; ${results.pieces_seen.toLocaleString('en')} word pieces seen), ${Math.round(results.wall_time_s / 60)} minutes of wall time on the \`${results.backend}\` backend (2 CPU cores).${args.note ? ` ${args.note}` : ''} Masking: 15% of the word pieces of each sequence, 80% [MASK], 10% a random piece, 10% kept. The resolved config (\`pretrain_config.yaml\`):
 
 \`\`\`yaml
 ${config.trim()}
