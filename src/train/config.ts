@@ -8,6 +8,31 @@ import { z } from 'zod';
 export const TASKS = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'mnli-mm', 'qnli', 'rte', 'wnli'] as const;
 export type TaskName = (typeof TASKS)[number];
 
+/** AdamW's settings, with a command's own defaults (fine-tuning and pretraining differ). */
+export function optimizerSchema(defaults: { lr: number; beta2: number; eps: number }) {
+  return z
+    .object({
+      lr: z.number().positive().default(defaults.lr),
+      weight_decay: z.number().nonnegative().default(0.01),
+      beta1: z.number().min(0).lt(1).default(0.9),
+      beta2: z.number().min(0).lt(1).default(defaults.beta2),
+      eps: z.number().positive().default(defaults.eps),
+    })
+    .strict()
+    .prefault({});
+}
+
+/** The learning-rate schedule: linear warm-up, then linear decay (or constant). */
+export function scheduleSchema(defaults: { warmupRatio: number }) {
+  return z
+    .object({
+      kind: z.enum(['linear', 'constant']).default('linear'),
+      warmup_ratio: z.number().min(0).max(1).default(defaults.warmupRatio),
+    })
+    .strict()
+    .prefault({});
+}
+
 export const guideSchema = z
   .object({
     /** Submodule to guide: 0 = embedding output, i = output of layer i. */
@@ -75,23 +100,8 @@ export const trainConfigSchema = z
     max_steps: z.number().int().positive().optional(),
     batch_size: z.number().int().positive().default(32),
     grad_accum: z.number().int().positive().default(1),
-    optimizer: z
-      .object({
-        lr: z.number().positive().default(2e-5),
-        weight_decay: z.number().nonnegative().default(0.01),
-        beta1: z.number().min(0).lt(1).default(0.9),
-        beta2: z.number().min(0).lt(1).default(0.999),
-        eps: z.number().positive().default(1e-8),
-      })
-      .strict()
-      .prefault({}),
-    schedule: z
-      .object({
-        kind: z.enum(['linear', 'constant']).default('linear'),
-        warmup_ratio: z.number().min(0).max(1).default(0.1),
-      })
-      .strict()
-      .prefault({}),
+    optimizer: optimizerSchema({ lr: 2e-5, beta2: 0.999, eps: 1e-8 }),
+    schedule: scheduleSchema({ warmupRatio: 0.1 }),
     max_grad_norm: z.number().positive().nullable().default(1.0),
     /** Override the model's dropout probabilities (null: keep the model's). */
     dropout: z.number().min(0).lt(1).nullable().default(null),

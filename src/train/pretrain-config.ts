@@ -3,6 +3,7 @@
  * src/util/config.ts): masked-language-model pretraining of a BERT on plain-text files.
  */
 import { z } from 'zod';
+import { optimizerSchema, scheduleSchema } from './config.js';
 
 const architectureSchema = z
   .object({
@@ -60,23 +61,8 @@ export const pretrainConfigSchema = z
     /** Stop after this many updates (the schedule spans max_steps when given, else all epochs). */
     max_steps: z.number().int().positive().optional(),
     batch_size: z.number().int().positive().default(128),
-    optimizer: z
-      .object({
-        lr: z.number().positive().default(5e-4),
-        weight_decay: z.number().nonnegative().default(0.01),
-        beta1: z.number().min(0).lt(1).default(0.9),
-        beta2: z.number().min(0).lt(1).default(0.98),
-        eps: z.number().positive().default(1e-6),
-      })
-      .strict()
-      .prefault({}),
-    schedule: z
-      .object({
-        kind: z.enum(['linear', 'constant']).default('linear'),
-        warmup_ratio: z.number().min(0).max(1).default(0.05),
-      })
-      .strict()
-      .prefault({}),
+    optimizer: optimizerSchema({ lr: 5e-4, beta2: 0.98, eps: 1e-6 }),
+    schedule: scheduleSchema({ warmupRatio: 0.05 }),
     max_grad_norm: z.number().positive().nullable().default(1.0),
     eval: z
       .object({

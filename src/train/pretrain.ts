@@ -22,7 +22,7 @@ import { maskSequence, checkMaskingOptions, type MaskingOptions, type MaskedSequ
 import { AdamW, defaultNoDecay } from './optimizer.js';
 import { parameterGrads, applyGradients } from './step.js';
 import { makeSchedule } from './schedule.js';
-import { epochBatches, NonFiniteError } from './trainer.js';
+import { epochBatches, NonFiniteError, type TrainHooks } from './trainer.js';
 import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
 import { BertModel } from '../model/bert.js';
 import { MlmHead, mlmLoss } from '../model/mlm-head.js';
@@ -41,14 +41,8 @@ import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { configToYaml } from '../util/config.js';
 
-export interface PretrainHooks {
-  log: Logger;
-  onProgress?: (done: number, total: number, info: { epoch: number; loss: number }) => void;
-  /** Stop (as if interrupted) after this many updates, saving checkpoints/last: for testing resume. */
-  stopAfter?: number;
-  /** Polled after every update; true saves checkpoints/last and stops (the CLI's Ctrl-C). */
-  shouldStop?: () => boolean;
-}
+/** The same hooks as fine-tuning's: log, progress, and stopping (as if interrupted) for Ctrl-C and tests. */
+export type PretrainHooks = TrainHooks;
 
 export interface MlmScores {
   /** Mean cross-entropy (nats) over the masked pieces. */
