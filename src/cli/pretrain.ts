@@ -1,24 +1,14 @@
 /** `topoprobe pretrain`: masked-language-model pretraining on plain-text files (see src/train/pretrain.ts). */
 import type { CommandModule } from 'yargs';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { progressBar } from './progress.js';
+import { resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
+import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { setExitCode } from './main.js';
-import { loadConfig } from '../util/config.js';
-import { pretrainConfigSchema, type PretrainConfig } from '../train/pretrain-config.js';
+import { pretrainConfigSchema } from '../train/pretrain-config.js';
 import { runPretrain } from '../train/pretrain.js';
-import { createLogger } from '../util/log.js';
-import { TopoprobeError } from '../util/errors.js';
 
-interface Args extends BackendArgs {
-  config?: string;
-  set?: string[];
-  name?: string;
-  resume?: string;
-  'stop-after'?: number;
+interface Args extends BackendArgs, RunArgs {
   'data-dir'?: string;
-  'log-level': string;
 }
 
 export const pretrainCommand: CommandModule<object, Args> = {
@@ -34,47 +24,13 @@ export const pretrainCommand: CommandModule<object, Args> = {
       .example('$0 pretrain --config configs/pretrain/mini.yaml', '')
       .example('$0 pretrain --resume runs/pretrain-mini', '') as never,
   handler: async (args) => {
-    if (!args.config && !args.resume) throw new TopoprobeError('give --config (a new run) or --resume (an interrupted run folder)');
-    let config: PretrainConfig;
-    if (args.resume) {
-      const saved = join(resolve(args.resume), 'config.yaml');
-      if (!existsSync(saved)) throw new TopoprobeError(`--resume ${args.resume}: no config.yaml in that folder`);
-      config = loadConfig(saved, pretrainConfigSchema);
-    } else {
-      config = loadConfig(args.config!, pretrainConfigSchema, args.set ?? []);
-      if (args.name) config = { ...config, name: args.name };
-    }
+    const config = runConfig(args, pretrainConfigSchema);
     await startBackend(args);
     const name = config.name ?? `pretrain-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const runDir = args.resume ? resolve(args.resume) : resolve(config.out_dir, name);
-    const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
-    const bar = progressBar(` ${name} [{bar}] {value}/{total} updates | epoch {epoch} | MLM loss {loss} | ETA {eta_formatted}`);
-    let started = false;
-    let interrupted = false;
-    const onSigint = () => {
-      if (interrupted) process.exit(130);
-      interrupted = true;
-      process.stderr.write('\ntopoprobe: interrupted; saving a checkpoint (Ctrl-C again to quit without it)\n');
-    };
-    process.on('SIGINT', onSigint);
-    let result;
-    try {
-      result = await runPretrain({ ...config, name }, {
-        log,
-        stopAfter: args['stop-after'],
-        shouldStop: () => interrupted,
-        onProgress: (done, total, info) => {
-          if (!started) {
-            bar.start(total, done - 1, { epoch: info.epoch, loss: '-' });
-            started = true;
-          }
-          bar.update(done, { epoch: info.epoch, loss: info.loss.toFixed(4) });
-        },
-      }, { dataDir: args['data-dir'], resume: args.resume });
-    } finally {
-      process.off('SIGINT', onSigint);
-      if (started) bar.stop();
-    }
+    const result = await withRunHooks({ name, runDir, lossLabel: 'MLM loss' }, args, (hooks) =>
+      runPretrain({ ...config, name }, hooks, { dataDir: args['data-dir'], resume: args.resume }),
+    );
     const s = (x: { loss: number; accuracy: number }) => `MLM loss ${x.loss.toFixed(4)}, masked accuracy ${x.accuracy.toFixed(4)}`;
     process.stdout.write(`held-out after ${result.steps} updates: ${s(result.held_out)}\n`);
     if (result.initial) process.stdout.write(`held-out before training:   ${s(result.initial)}\n`);

@@ -1,58 +1,21 @@
 /** `topoprobe train`: fine-tune on a GLUE task with optional probe guidance (see src/train/trainer.ts). */
 import type { CommandModule } from 'yargs';
-import { progressBar } from './progress.js';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
-import { loadConfig } from '../util/config.js';
+import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 import { runTrain, type TrainResult } from '../train/trainer.js';
-import { createLogger } from '../util/log.js';
-import { TopoprobeError } from '../util/errors.js';
 import { setExitCode } from './main.js';
 
-interface Args extends BackendArgs {
-  config?: string;
-  set?: string[];
-  name?: string;
-  resume?: string;
+interface Args extends BackendArgs, RunArgs {
   baseline: boolean;
-  'stop-after'?: number;
   'data-dir'?: string;
-  'log-level': string;
 }
 
 async function runOne(config: TrainConfig, args: Args, resume?: string): Promise<TrainResult> {
   const name = config.name ?? `${config.task}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const runDir = resume ? resolve(resume) : resolve(config.out_dir, name);
-  const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
-  const bar = progressBar(` ${name} [{bar}] {value}/{total} updates | epoch {epoch} | loss {loss}`);
-  let started = false;
-  // Ctrl-C: finish the current update, save checkpoints/last, and stop; `--resume` continues from there.
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write('\ntopoprobe: interrupted; saving a checkpoint (Ctrl-C again to quit without it)\n');
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await runTrain({ ...config, name }, {
-      log,
-      stopAfter: args['stop-after'],
-      shouldStop: () => interrupted,
-      onProgress: (done, total, info) => {
-        if (!started) {
-          bar.start(total, 0, { epoch: info.epoch, loss: '-' });
-          started = true;
-        }
-        bar.update(done, { epoch: info.epoch, loss: info.loss.toFixed(4) });
-      },
-    }, { dataDir: args['data-dir'], resume });
-  } finally {
-    process.off('SIGINT', onSigint);
-    if (started) bar.stop();
-  }
+  return withRunHooks({ name, runDir, lossLabel: 'loss' }, args, (hooks) => runTrain({ ...config, name }, hooks, { dataDir: args['data-dir'], resume }));
 }
 
 const show = (x: number | null) => (x === null ? '-' : x.toFixed(4));
@@ -72,16 +35,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .example('$0 train --config configs/cola/paper.yaml --set seed=5', '')
       .example('$0 train --resume runs/cola-paper-seed1', '') as never,
   handler: async (args) => {
-    if (!args.config && !args.resume) throw new TopoprobeError('give --config (a new run) or --resume (an interrupted run folder)');
-    let config: TrainConfig;
-    if (args.resume) {
-      const saved = join(resolve(args.resume), 'config.yaml');
-      if (!existsSync(saved)) throw new TopoprobeError(`--resume ${args.resume}: no config.yaml in that folder`);
-      config = loadConfig(saved, trainConfigSchema);
-    } else {
-      config = loadConfig(args.config!, trainConfigSchema, args.set ?? []);
-      if (args.name) config = { ...config, name: args.name };
-    }
+    const config = runConfig(args, trainConfigSchema);
     await startBackend(args);
     const guided = await runOne(config, args, args.resume);
     const rows: Array<[string, TrainResult]> = [[guided.guidance.length ? 'guided' : 'run', guided]];

@@ -3,7 +3,7 @@
  * local Hugging Face folder, or a hub id resolved through the Hugging Face cache (downloading if needed).
  */
 import { BertModel } from './bert.js';
-import { loadCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, type WeightMap } from './checkpoint.js';
 import { type BertConfig, numLabels, isRegression } from './config.js';
 import { resolveModel, type ResolveModelOptions } from './hub.js';
 import { getBuiltin, isBuiltin } from './builtin.js';
@@ -23,6 +23,8 @@ export interface LoadModelOptions {
    * HeadSpec, a checkpoint head that does not fit it (e.g. another task's) is replaced by a fresh one.
    */
   head?: boolean | HeadSpec;
+  /** Also read the checkpoint's masked-LM head (`LoadedModel.mlmHead`; empty when it has none). */
+  mlmHead?: boolean;
   /** Seed for anything initialised here (a fresh head, a built-in model). */
   seed?: number;
   /** Data directory (for built-in models' vocabulary). */
@@ -36,6 +38,8 @@ export interface LoadedModel {
   tokenizer: BertTokenizer;
   /** The folder the model came from, or the built-in name. */
   source: string;
+  /** The masked-LM head's tensors (`cls.predictions.*`), with the `mlmHead` option; else empty. */
+  mlmHead: WeightMap;
 }
 
 /** `config` with the head described by `spec` (unchanged without one). */
@@ -59,11 +63,11 @@ export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promi
     const tokenizer = tokenizerFromVocabFile(builtin.vocabFile);
     const model = BertModel.init(withHead(builtin.config, spec), { head, seed: builtin.seed });
     log.info(`model ${arg}: ${builtin.description}`);
-    return { model, tokenizer, source: arg };
+    return { model, tokenizer, source: arg, mlmHead: new Map() };
   }
   if (builtin) log.info(`model ${arg}: ${builtin.description}`);
   const dir = builtin ? builtin.path : await resolveModel(arg, opts.hub);
-  const checkpoint = loadCheckpoint(dir, { head });
+  const checkpoint = loadCheckpoint(dir, { head, mlmHead: opts.mlmHead });
   const tokenizer = loadTokenizer(dir);
   if (tokenizer.vocabSize > checkpoint.config.vocab_size) {
     throw new TopoprobeError(
@@ -81,5 +85,5 @@ export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promi
   const model = BertModel.fromWeights(config, checkpoint.weights, { head, seed: opts.seed });
   if (head && !headLoaded) log.info(`${dir}: no usable classifier in the checkpoint; initialised a fresh head`);
   log.info(`model ${arg}: ${checkpoint.config.num_hidden_layers} layers, hidden ${checkpoint.config.hidden_size}, from ${dir}`);
-  return { model, tokenizer, source: dir };
+  return { model, tokenizer, source: dir, mlmHead: checkpoint.mlmHead };
 }

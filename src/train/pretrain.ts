@@ -23,7 +23,7 @@ import { AdamW, defaultNoDecay } from './optimizer.js';
 import { parameterGrads, applyGradients } from './step.js';
 import { makeSchedule } from './schedule.js';
 import { epochBatches, NonFiniteError, type TrainHooks } from './trainer.js';
-import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { replaceDir, runFolders, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
 import { BertModel } from '../model/bert.js';
 import { MlmHead, mlmLoss } from '../model/mlm-head.js';
 import { parseBertConfig } from '../model/config.js';
@@ -189,14 +189,7 @@ function saveModelFolder(dir: string, model: BertModel, head: MlmHead, tokenizer
 export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, opts: { dataDir?: string; resume?: string } = {}): Promise<PretrainResult> {
   const { log } = hooks;
   const started = Date.now();
-  const runDir = opts.resume ? resolve(opts.resume) : resolve(config.out_dir, config.name ?? `pretrain-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const lastDir = join(runDir, 'checkpoints', 'last');
-  if (!opts.resume && existsSync(join(runDir, 'results.json'))) {
-    throw new TopoprobeError(`${runDir} already holds a finished run; choose another name or --resume it`);
-  }
-  if (opts.resume && !existsSync(join(lastDir, 'trainer_state.json'))) {
-    throw new TopoprobeError(`--resume ${runDir}: no checkpoints/last/trainer_state.json to resume from`);
-  }
+  const { runDir, lastDir } = runFolders(config.out_dir, config.name, 'pretrain', opts.resume);
   if (config.init_from && config.tokenizer.restrict) {
     throw new TopoprobeError('tokenizer.restrict: a model given by init_from keeps its own vocabulary; drop one of the two');
   }
@@ -221,12 +214,11 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
     const mapPath = join(lastDir, 'vocab_map.json');
     if (existsSync(mapPath)) ({ original_ids: originalIds, source: vocabPath } = JSON.parse(readFileSync(mapPath, 'utf8')) as { original_ids: number[]; source: string });
   } else if (config.init_from) {
-    const loaded = await loadModel(config.init_from, { seed: config.seed, dataDir: opts.dataDir });
+    const loaded = await loadModel(config.init_from, { seed: config.seed, dataDir: opts.dataDir, mlmHead: true });
     model = loaded.model;
     tokenizer = loaded.tokenizer;
-    const headWeights = loaded.source.startsWith('builtin:') ? new Map() : loadCheckpoint(loaded.source, { mlmHead: true }).mlmHead;
-    head = MlmHead.create(model, headWeights, config.seed);
-    log.info(`init_from ${config.init_from}: ${headWeights.size > 0 ? 'its masked-LM head too' : 'a fresh masked-LM head'}`);
+    head = MlmHead.create(model, loaded.mlmHead, config.seed);
+    log.info(`init_from ${config.init_from}: ${loaded.mlmHead.size > 0 ? 'its masked-LM head too' : 'a fresh masked-LM head'}`);
   } else {
     const built = buildTokenizer(config, trainLines, resolveDataDir(opts.dataDir), log);
     tokenizer = built.tokenizer;

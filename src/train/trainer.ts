@@ -12,13 +12,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TrainConfig, TaskName } from './config.js';
 import { selectGuides, buildGuides, batchPositions, guideLoss, weightAt, type Guide, type Selection } from './guidance.js';
 import { AdamW, defaultNoDecay } from './optimizer.js';
 import { parameterGrads, applyGradients } from './step.js';
-import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { replaceDir, runFolders, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
 import { taskLoss } from './loss.js';
 import { makeSchedule } from './schedule.js';
 import { taskMetrics, primaryMetric } from './metrics.js';
@@ -169,14 +169,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
   const { log } = hooks;
   const started = Date.now();
   const dir = resolveDataDir(config.data.dir ?? opts.dataDir);
-  const runDir = opts.resume ? resolve(opts.resume) : resolve(config.out_dir, config.name ?? `train-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const lastDir = join(runDir, 'checkpoints', 'last');
-  if (!opts.resume && existsSync(join(runDir, 'results.json'))) {
-    throw new TopoprobeError(`${runDir} already holds a finished run; choose another name or --resume it`);
-  }
-  if (opts.resume && !existsSync(join(lastDir, 'trainer_state.json'))) {
-    throw new TopoprobeError(`--resume ${runDir}: no checkpoints/last/trainer_state.json to resume from`);
-  }
+  const { runDir, lastDir } = runFolders(config.out_dir, config.name, 'train', opts.resume);
 
   // Data.
   const { guides: guideConfigs, selection } = selectGuides(config);

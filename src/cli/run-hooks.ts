@@ -1,0 +1,72 @@
+/**
+ * What the training commands (`train`, `pretrain`) share: the config of a new run or of the run being
+ * resumed, and the hooks of a running trainer (pino log in the run folder, a progress bar, and Ctrl-C that
+ * finishes the current update, saves checkpoints/last and stops, so `--resume` continues from there).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { z } from 'zod';
+import { progressBar } from './progress.js';
+import type { TrainHooks } from '../train/trainer.js';
+import { loadConfig } from '../util/config.js';
+import { createLogger } from '../util/log.js';
+import { TopoprobeError } from '../util/errors.js';
+
+export interface RunArgs {
+  config?: string;
+  set?: string[];
+  name?: string;
+  resume?: string;
+  'stop-after'?: number;
+  'log-level': string;
+}
+
+/** The config from --config (with --set and --name), or the resumed run folder's config.yaml. */
+export function runConfig<S extends z.ZodType<{ name?: string }>>(args: RunArgs, schema: S): z.infer<S> {
+  if (!args.config && !args.resume) throw new TopoprobeError('give --config (a new run) or --resume (an interrupted run folder)');
+  if (args.resume) {
+    const saved = join(resolve(args.resume), 'config.yaml');
+    if (!existsSync(saved)) throw new TopoprobeError(`--resume ${args.resume}: no config.yaml in that folder`);
+    return loadConfig(saved, schema);
+  }
+  const config = loadConfig(args.config!, schema, args.set ?? []);
+  return args.name ? { ...config, name: args.name } : config;
+}
+
+/**
+ * Runs a trainer with the CLI's hooks: a log in `runDir`, a progress bar labelled `name` showing the loss
+ * as `lossLabel`, `--stop-after`, and Ctrl-C as a stop (a second Ctrl-C quits at once).
+ */
+export async function withRunHooks<T>(
+  run: { name: string; runDir: string; lossLabel: string },
+  args: RunArgs,
+  work: (hooks: TrainHooks) => Promise<T>,
+): Promise<T> {
+  const log = createLogger({ level: args['log-level'], file: join(run.runDir, 'log.jsonl') });
+  const bar = progressBar(` ${run.name} [{bar}] {value}/{total} updates | epoch {epoch} | ${run.lossLabel} {loss} | ETA {eta_formatted}`);
+  let started = false;
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write('\ntopoprobe: interrupted; saving a checkpoint (Ctrl-C again to quit without it)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await work({
+      log,
+      stopAfter: args['stop-after'],
+      shouldStop: () => interrupted,
+      onProgress: (done, total, info) => {
+        if (!started) {
+          bar.start(total, done - 1, { epoch: info.epoch, loss: '-' });
+          started = true;
+        }
+        bar.update(done, { epoch: info.epoch, loss: info.loss.toFixed(4) });
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (started) bar.stop();
+  }
+}
