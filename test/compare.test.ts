@@ -7,7 +7,7 @@ import { trainConfigSchema } from '../src/train/config.js';
 import { configToYaml } from '../src/util/config.js';
 import { CSV_COLUMNS, formatNumber, type Comparison, type ConditionResult } from '../src/compare/compare.js';
 import { parsePaperResults, paperConditionKeys, paperLayers, paperValue } from '../src/compare/paper.js';
-import { holm, mannWhitneyU, welchTTest, wilcoxonSignedRank } from '../src/compare/stats.js';
+import { holm, mannWhitneyU, welchTTest, wilcoxonSignedRank } from '../src/util/stats.js';
 
 interface FakeRun {
   name: string;

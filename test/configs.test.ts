@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadConfig } from '../src/util/config.js';
-import { projectRoot } from '../src/data/paths.js';
+import { projectRoot } from '../src/util/root.js';
 import { trainConfigSchema } from '../src/train/config.js';
 import { pretrainConfigSchema } from '../src/train/pretrain-config.js';
 import { measureConfigSchema } from '../src/probe/config.js';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { depthSpearman, mean, mse, pearson, rank, rootAccuracy, spearman, std } from '../src/probe/metrics.js';
+import { depthSpearman, mse, rootAccuracy } from '../src/probe/metrics.js';
+import { mean, pearson, rank, spearman, std } from '../src/util/stats.js';
 import { Rng } from '../src/util/random.js';
 import { expectError } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
 import { DepthProbe, DistanceProbe } from '../src/probe/probe.js';
 import { trainProbe, heldOutMse, predictDepths, type ProbeExample } from '../src/probe/train.js';
-import { spearman } from '../src/probe/metrics.js';
+import { spearman } from '../src/util/stats.js';
 import { Rng } from '../src/util/random.js';
 
 describe('probes', () => {

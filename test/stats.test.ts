@@ -9,7 +9,7 @@ import {
   summarize,
   welchTTest,
   wilcoxonSignedRank,
-} from '../src/compare/stats.js';
+} from '../src/util/stats.js';
 import { TopoprobeError } from '../src/util/errors.js';
 import { Rng } from '../src/util/random.js';
 

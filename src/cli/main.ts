@@ -14,6 +14,7 @@ import { trainCommand } from './train.js';
 import { compareCommand } from './compare.js';
 import { sweepCommand } from './sweep.js';
 import { pretrainCommand } from './pretrain.js';
+import { takeExitCode } from './exit-code.js';
 
 export interface GlobalArgs {
   backend?: string;
@@ -56,19 +57,12 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     }) as unknown as Argv<GlobalArgs>;
 }
 
-let pendingExitCode = 0;
-
-/** Lets a command that completed but should not report success (e.g. an interrupted run) set the exit status. */
-export function setExitCode(code: number): void {
-  pendingExitCode = code;
-}
-
 /** Runs the CLI on `argv` and returns the exit status. */
 export async function run(argv: string[]): Promise<number> {
-  pendingExitCode = 0;
+  takeExitCode();
   try {
     await parser(argv).parseAsync();
-    return pendingExitCode;
+    return takeExitCode();
   } catch (err) {
     if (err instanceof TopoprobeError) {
       process.stderr.write(`topoprobe: ${err.message}\n`);

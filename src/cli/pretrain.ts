@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
 import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
-import { setExitCode } from './main.js';
+import { setExitCode } from './exit-code.js';
 import { pretrainConfigSchema } from '../train/pretrain-config.js';
 import { runPretrain } from '../train/pretrain.js';
 

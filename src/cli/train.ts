@@ -5,7 +5,7 @@ import { startBackend, type BackendArgs } from './common.js';
 import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 import { runTrain, type TrainResult } from '../train/trainer.js';
-import { setExitCode } from './main.js';
+import { setExitCode } from './exit-code.js';
 
 interface Args extends BackendArgs, RunArgs {
   baseline: boolean;

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { summarize, bootstrapCI, welchTTest, mannWhitneyU, wilcoxonSignedRank, holm } from './stats.js';
+import { summarize, bootstrapCI, welchTTest, mannWhitneyU, wilcoxonSignedRank, holm } from '../util/stats.js';
 import { readPaperResults, paperConditionKeys, paperLayers, paperValue } from './paper.js';
 import { readYaml } from '../util/config.js';
 import { TopoprobeError } from '../util/errors.js';

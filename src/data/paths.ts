@@ -7,18 +7,8 @@
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** The project root (the folder holding package.json), from this module's location in src/ or dist/src/. */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
+import { join, resolve } from 'node:path';
+import { projectRoot } from '../util/root.js';
 
 export function dataDir(explicit?: string): string {
   if (explicit) return resolve(explicit);

@@ -17,7 +17,7 @@ import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { gelu, layerNorm, dropout, linear } from '../backend/fused.js';
 
-import type { WeightMap } from './checkpoint.js';
+import type { WeightMap } from './config.js';
 
 export type { WeightMap };
 

@@ -12,7 +12,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBertConfig, type BertConfig } from './config.js';
-import { bertUncasedVocabPath, projectRoot } from '../data/paths.js';
+import { bertUncasedVocabPath } from '../data/paths.js';
+import { projectRoot } from '../util/root.js';
 import { TopoprobeError } from '../util/errors.js';
 
 /** A model initialised on the spot from a config and a seed. */

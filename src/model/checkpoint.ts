@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
-import { bertParameterShapes, numLabels, HEAD_PARAMETERS, type BertConfig, readBertConfig } from './config.js';
+import { bertParameterShapes, numLabels, HEAD_PARAMETERS, type BertConfig, readBertConfig, type WeightMap } from './config.js';
 import { openSafetensors, writeSafetensors, type Float32Tensor, type SafetensorsFile, type WritableDtype } from './safetensors.js';
 import { TopoprobeError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fs.js';
@@ -19,8 +19,7 @@ import { MLM_HEAD_PREFIX, mlmHeadShapes } from './mlm-head.js';
 
 export type { Float32Tensor } from './safetensors.js';
 
-/** Canonical parameter name -> tensor. */
-export type WeightMap = Map<string, Float32Tensor>;
+export type { WeightMap };
 
 export const CONFIG_FILE = 'config.json';
 export const SAFETENSORS_FILE = 'model.safetensors';

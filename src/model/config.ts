@@ -7,6 +7,10 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { z } from 'zod';
 import { TopoprobeError } from '../util/errors.js';
+import type { Float32Tensor } from './safetensors.js';
+
+/** Canonical (Hugging Face) parameter name -> tensor. */
+export type WeightMap = Map<string, Float32Tensor>;
 
 const positiveInt = z.number().int().positive();
 const probability = z.number().min(0).max(1);

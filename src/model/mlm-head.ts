@@ -10,8 +10,8 @@
  * separate `cls.predictions.decoder.weight` for tied weights, and neither does this project.)
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BertModel, WeightMap } from './bert.js';
-import type { BertConfig } from './config.js';
+import type { BertModel } from './bert.js';
+import type { BertConfig, WeightMap } from './config.js';
 import { gelu, layerNorm, linear } from '../backend/fused.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';

@@ -12,30 +12,12 @@
  * - MSE (`mse`): the paper measures how tree-like a submodule's norms are by the mean squared error
  *   between them and their tree labels (see labels.ts).
  *
- * Spearman's rho here is the Pearson correlation of the ranks, with tied values given the average of
- * the ranks they span, which is what scipy.stats.spearmanr computes. Correlations are undefined for
- * fewer than two points or a constant input; these functions return NaN then rather than throwing,
- * since a constant prediction is a legitimate (if poor) probe output.
+ * Spearman's rho is util/stats.ts's (scipy.stats.spearmanr: average ranks for ties); a sentence with a
+ * constant prediction has an undefined (NaN) rho rather than an error, since a constant prediction is a
+ * legitimate (if poor) probe output.
  */
 import { check } from '../util/errors.js';
-
-/** The arithmetic mean; NaN for an empty input. */
-export function mean(xs: ArrayLike<number>): number {
-  if (xs.length === 0) return NaN;
-  let s = 0;
-  for (let i = 0; i < xs.length; i++) s += xs[i]!;
-  return s / xs.length;
-}
-
-/** The sample standard deviation (n - 1 in the denominator); NaN for fewer than two values. */
-export function std(xs: ArrayLike<number>): number {
-  const n = xs.length;
-  if (n < 2) return NaN;
-  const m = mean(xs);
-  let s = 0;
-  for (let i = 0; i < n; i++) s += (xs[i]! - m) ** 2;
-  return Math.sqrt(s / (n - 1));
-}
+import { mean, spearman } from '../util/stats.js';
 
 /**
  * Mean squared error between `pred` and `target` over the positions where `mask` is nonzero (all
@@ -63,61 +45,6 @@ export function mse(
   }
   check(count > 0, mask === undefined ? 'mse: pred and target are empty' : 'mse: mask selects no position');
   return s / count;
-}
-
-/**
- * Ranks 1..n in ascending order of value; tied values all get the average of the ranks they span
- * (so [10, 20, 20, 30] ranks as [1, 2.5, 2.5, 4]). Throws on NaN, which has no place in an order.
- */
-export function rank(xs: ArrayLike<number>): number[] {
-  const n = xs.length;
-  for (let i = 0; i < n; i++) check(!Number.isNaN(xs[i]), () => `rank: xs[${i}] is NaN`);
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => xs[a]! - xs[b]!);
-  const ranks = new Array<number>(n);
-  let start = 0;
-  while (start < n) {
-    let end = start + 1; // [start, end) is a run of equal values
-    while (end < n && xs[order[end]!] === xs[order[start]!]) end++;
-    const avg = (start + 1 + end) / 2; // mean of the 1-based ranks start+1..end
-    for (let k = start; k < end; k++) ranks[order[k]!] = avg;
-    start = end;
-  }
-  return ranks;
-}
-
-/**
- * Pearson's correlation coefficient. NaN when there are fewer than two points or either input is
- * constant (zero variance); throws only when the lengths differ.
- */
-export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  check(a.length === b.length, () => `pearson: a has ${a.length} entries but b has ${b.length}`);
-  const n = a.length;
-  if (n < 2) return NaN;
-  const ma = mean(a);
-  const mb = mean(b);
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    const da = a[i]! - ma;
-    const db = b[i]! - mb;
-    sab += da * db;
-    saa += da * da;
-    sbb += db * db;
-  }
-  if (saa === 0 || sbb === 0) return NaN;
-  // Rounding can push |r| a hair past 1; clamp so callers can rely on the range.
-  return Math.max(-1, Math.min(1, sab / Math.sqrt(saa * sbb)));
-}
-
-/**
- * Spearman's rank correlation: Pearson's correlation of the average ranks. NaN when there are fewer
- * than two points or either input is constant; throws when the lengths differ or on NaN input.
- */
-export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  check(a.length === b.length, () => `spearman: a has ${a.length} entries but b has ${b.length}`);
-  if (a.length < 2) return NaN;
-  return pearson(rank(a), rank(b));
 }
 
 export interface DepthSpearmanResult {

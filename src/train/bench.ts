@@ -9,7 +9,7 @@ import { AdamW } from './optimizer.js';
 import { trainingStep } from './step.js';
 import { Rng } from '../util/random.js';
 import { currentBackend } from '../backend/index.js';
-import { summarize } from '../compare/stats.js';
+import { summarize } from '../util/stats.js';
 
 export interface BenchOptions {
   layers: number;

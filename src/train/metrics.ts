@@ -23,7 +23,7 @@
  *   throws rather than being reported as an undefined correlation.
  */
 import { check } from '../util/errors.js';
-import { mean, pearson, spearman } from '../probe/metrics.js';
+import { mean, pearson, spearman } from '../util/stats.js';
 
 /** The GLUE tasks that have metrics here; `mnli-mm` is MNLI's mismatched validation set. */
 export type GlueMetricTask = 'cola' | 'sst2' | 'mrpc' | 'qqp' | 'stsb' | 'mnli' | 'mnli-mm' | 'qnli' | 'rte' | 'wnli';

@@ -1,8 +1,11 @@
 /**
- * Statistics for comparing fine-tuning scores across seeds: summaries, a bootstrap confidence interval
- * of the mean, Welch's t test, the Mann-Whitney U test, the Wilcoxon signed-rank test and Holm's
- * step-down correction for several comparisons. Everything is implemented here (no statistics
- * package); the conventions follow scipy.stats where the brief does not say otherwise:
+ * Statistics, implemented here (no statistics package). The basics: mean, sample standard deviation,
+ * average ranks, and Pearson's and Spearman's correlations (Spearman's rho is the Pearson correlation of
+ * the ranks, tied values given the average of the ranks they span, as scipy.stats.spearmanr computes;
+ * correlations are NaN for fewer than two points or a constant input). For comparing fine-tuning scores
+ * across seeds: summaries, a bootstrap confidence interval of the mean, Welch's t test, the Mann-Whitney
+ * U test, the Wilcoxon signed-rank test and Holm's step-down correction for several comparisons. The
+ * conventions follow scipy.stats where the brief does not say otherwise:
  *
  * - All tests are two-sided. p-values are capped at 1.
  * - Samples must hold finite numbers (a NaN score is a failed run: filter it out before comparing);
@@ -16,9 +19,81 @@
  * evaluated with the modified Lentz method), and the exact null distributions of U and of the signed
  * rank sum by dynamic programming over ranks.
  */
-import { check } from '../util/errors.js';
-import { Rng } from '../util/random.js';
-import { mean, rank, std } from '../probe/metrics.js';
+import { check } from './errors.js';
+import { Rng } from './random.js';
+
+/** The arithmetic mean; NaN for an empty input. */
+export function mean(xs: ArrayLike<number>): number {
+  if (xs.length === 0) return NaN;
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i]!;
+  return s / xs.length;
+}
+
+/** The sample standard deviation (n - 1 in the denominator); NaN for fewer than two values. */
+export function std(xs: ArrayLike<number>): number {
+  const n = xs.length;
+  if (n < 2) return NaN;
+  const m = mean(xs);
+  let s = 0;
+  for (let i = 0; i < n; i++) s += (xs[i]! - m) ** 2;
+  return Math.sqrt(s / (n - 1));
+}
+
+/**
+ * Ranks 1..n in ascending order of value; tied values all get the average of the ranks they span
+ * (so [10, 20, 20, 30] ranks as [1, 2.5, 2.5, 4]). Throws on NaN, which has no place in an order.
+ */
+export function rank(xs: ArrayLike<number>): number[] {
+  const n = xs.length;
+  for (let i = 0; i < n; i++) check(!Number.isNaN(xs[i]), () => `rank: xs[${i}] is NaN`);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => xs[a]! - xs[b]!);
+  const ranks = new Array<number>(n);
+  let start = 0;
+  while (start < n) {
+    let end = start + 1; // [start, end) is a run of equal values
+    while (end < n && xs[order[end]!] === xs[order[start]!]) end++;
+    const avg = (start + 1 + end) / 2; // mean of the 1-based ranks start+1..end
+    for (let k = start; k < end; k++) ranks[order[k]!] = avg;
+    start = end;
+  }
+  return ranks;
+}
+
+/**
+ * Pearson's correlation coefficient. NaN when there are fewer than two points or either input is
+ * constant (zero variance); throws only when the lengths differ.
+ */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  check(a.length === b.length, () => `pearson: a has ${a.length} entries but b has ${b.length}`);
+  const n = a.length;
+  if (n < 2) return NaN;
+  const ma = mean(a);
+  const mb = mean(b);
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = a[i]! - ma;
+    const db = b[i]! - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
+  }
+  if (saa === 0 || sbb === 0) return NaN;
+  // Rounding can push |r| a hair past 1; clamp so callers can rely on the range.
+  return Math.max(-1, Math.min(1, sab / Math.sqrt(saa * sbb)));
+}
+
+/**
+ * Spearman's rank correlation: Pearson's correlation of the average ranks. NaN when there are fewer
+ * than two points or either input is constant; throws when the lengths differ or on NaN input.
+ */
+export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  check(a.length === b.length, () => `spearman: a has ${a.length} entries but b has ${b.length}`);
+  if (a.length < 2) return NaN;
+  return pearson(rank(a), rank(b));
+}
 
 export interface Summary {
   n: number;
