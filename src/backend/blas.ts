@@ -17,9 +17,9 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../data/paths.js';
+import { projectRoot } from '../util/root.js';
 import { registerSegmentSumKernel } from './segment-sum.js';
-import { FUSED_KERNELS } from './fused.js';
+import { FUSED_KERNELS, registerInPlaceAdamW, type AdamWAttrs } from './fused.js';
 
 /** The addon's functions (see native/topoprobe_native.c for their contracts). */
 export interface NativeKernels {
@@ -339,16 +339,13 @@ function fusedMatMulKernel(nk: NativeKernels): tf.KernelFunc {
   };
 }
 
-/** Name of the fused AdamW kernel (see src/train/optimizer.ts); registered only where it is native. */
-export const ADAMW_KERNEL = 'TopoprobeAdamW';
-
 function adamwKernel(nk: NativeKernels): tf.KernelFunc {
   return (args) => {
     const backend = args.backend as Backend;
     const { p, m, v, g } = args.inputs as Record<string, tf.TensorInfo>;
     const attrs = args.attrs as unknown as { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number; gradScale: number };
     const [pv, mv, vv, gv] = [p, m, v, g].map((t) => f32(backend, t));
-    if (!pv || !mv || !vv || !gv) throw new Error(`${ADAMW_KERNEL}: float32 inputs required`);
+    if (!pv || !mv || !vv || !gv) throw new Error(`${FUSED_KERNELS.adamw}: float32 inputs required`);
     const po = new Float32Array(pv.length);
     const mo = new Float32Array(pv.length);
     const vo = new Float32Array(pv.length);
@@ -415,24 +412,13 @@ function fusedKernels(nk: NativeKernels): Record<string, tf.KernelFunc> {
   };
 }
 
-export interface AdamWAttrs {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  weightDecay: number;
-  c1: number;
-  c2: number;
-  gradScale: number;
-}
-
 /**
  * AdamW written into the parameter's and moments' own storage, as torch does, instead of three new
  * arrays per parameter per step (for bert-large, 4 GB of fresh memory a step). Only on the blas backend
  * and only when nothing else shares their data (reference count 1); returns false otherwise, and the
  * caller takes the ordinary path.
  */
-export function adamwInPlace(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, attrs: AdamWAttrs): boolean {
+function adamwInPlace(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, attrs: AdamWAttrs): boolean {
   if (!native || tf.getBackend() !== 'blas') return false;
   const backend = tf.backend() as Backend;
   const arrays: Float32Array[] = [];
@@ -449,13 +435,11 @@ export function adamwInPlace(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: 
 }
 
 /** Sum of squares of a tensor's elements (for the global gradient norm), accumulated in double. */
-export const SQUARED_NORM_KERNEL = 'TopoprobeSquaredNorm';
-
 function squaredNormKernel(nk: NativeKernels): tf.KernelFunc {
   return (args) => {
     const backend = args.backend as Backend;
     const x = f32(backend, args.inputs.x as tf.TensorInfo);
-    if (!x) throw new Error(`${SQUARED_NORM_KERNEL}: float32 input required`);
+    if (!x) throw new Error(`${FUSED_KERNELS.squaredNorm}: float32 input required`);
     return output(backend, [], new Float32Array([nk.sumSquares(x)]));
   };
 }
@@ -483,7 +467,7 @@ function gatherKernel(nk: NativeKernels): tf.KernelFunc {
 
 /** Kernel names the blas backend replaces with native code. */
 export const NATIVE_KERNELS = [
-  'BatchMatMul', '_FusedMatMul', 'GatherV2', SQUARED_NORM_KERNEL, ...Object.keys(BINARY_OPS), ...Object.keys(UNARY_OPS), ...Object.keys(REDUCE_OPS), 'Transpose', 'Softmax', ADAMW_KERNEL,
+  'BatchMatMul', '_FusedMatMul', 'GatherV2', ...Object.keys(BINARY_OPS), ...Object.keys(UNARY_OPS), ...Object.keys(REDUCE_OPS), 'Transpose', 'Softmax',
   ...Object.values(FUSED_KERNELS),
 ];
 
@@ -512,11 +496,12 @@ export function registerBlasBackend(threads = defaultThreads()): NativeKernels {
   replace('Softmax', softmaxKernel(nk));
   replace('BatchMatMul', batchMatMulKernel(nk));
   replace('_FusedMatMul', fusedMatMulKernel(nk));
-  replace(ADAMW_KERNEL, adamwKernel(nk));
-  replace(SQUARED_NORM_KERNEL, squaredNormKernel(nk));
+  replace(FUSED_KERNELS.adamw, adamwKernel(nk));
+  replace(FUSED_KERNELS.squaredNorm, squaredNormKernel(nk));
   replace('GatherV2', gatherKernel(nk));
   for (const [name, kernelFunc] of Object.entries(fusedKernels(nk))) replace(name, kernelFunc);
   registerSegmentSumKernel('blas');
+  registerInPlaceAdamW('blas', adamwInPlace);
   registered = true;
   return nk;
 }

@@ -1,8 +1,10 @@
 /**
  * Fused operations with native kernels where the backend has them (the `blas` backend registers
- * TopoprobeGelu, TopoprobeLayerNorm, TopoprobeDropout and their gradients), and the same mathematics as
- * ordinary tfjs ops everywhere else. One native pass replaces 5-20 elementwise kernels (and their
- * gradients), which is most of a BERT step's non-matmul time.
+ * TopoprobeGelu, TopoprobeLayerNorm, TopoprobeDropout and their gradients, TopoprobeAdamW and
+ * TopoprobeSquaredNorm, and an AdamW that writes in place), and the same mathematics as ordinary tfjs
+ * ops everywhere else. One native pass replaces 5-20 elementwise kernels (and their gradients), which is
+ * most of a BERT step's non-matmul time. The model and the optimizer call these functions and never a
+ * backend directly.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -12,6 +14,8 @@ export const FUSED_KERNELS = {
   layerNorm: 'TopoprobeLayerNorm',
   layerNormGrad: 'TopoprobeLayerNormGrad',
   dropout: 'TopoprobeDropout',
+  adamw: 'TopoprobeAdamW',
+  squaredNorm: 'TopoprobeSquaredNorm',
 } as const;
 
 /**
@@ -102,4 +106,58 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
     return f(x);
   }
   return tf.dropout(x, rate, undefined, seed);
+}
+
+/** One AdamW update's settings; c1 and c2 are the bias corrections 1 - beta^t, gradScale the clip factor. */
+export interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+  c1: number;
+  c2: number;
+  gradScale: number;
+}
+
+/** An AdamW that writes into p, m and v's own storage; false when it cannot (the caller falls back). */
+export type InPlaceAdamW = (p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, attrs: AdamWAttrs) => boolean;
+
+const inPlaceAdamW = new Map<string, InPlaceAdamW>();
+
+/** Lets a backend offer an in-place AdamW (blas does). */
+export function registerInPlaceAdamW(backendName: string, f: InPlaceAdamW): void {
+  inPlaceAdamW.set(backendName, f);
+}
+
+/**
+ * One AdamW update of parameter p with moments m and v from gradient g (see src/train/optimizer.ts):
+ * in place where the backend offers it, else one native pass, else tfjs ops.
+ */
+export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, attrs: AdamWAttrs): void {
+  if (inPlaceAdamW.get(tf.getBackend())?.(p, m, v, g, attrs)) return;
+  if (native(FUSED_KERNELS.adamw)) {
+    const [pNew, mNew, vNew] = run(FUSED_KERNELS.adamw, { p, m, v, g }, { ...attrs });
+    p.assign(pNew!);
+    m.assign(mNew!);
+    v.assign(vNew!);
+    tf.dispose([pNew!, mNew!, vNew!]);
+    return;
+  }
+  const { lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2, gradScale } = attrs;
+  tf.tidy(() => {
+    const gs = gradScale === 1 ? g : tf.mul(g, gradScale);
+    const mNew = tf.add(tf.mul(m, b1), tf.mul(gs, 1 - b1));
+    const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(gs), 1 - b2));
+    const update = tf.div(tf.div(mNew, c1), tf.add(tf.sqrt(tf.div(vNew, c2)), eps));
+    const decayed = decay > 0 ? tf.mul(p, 1 - lr * decay) : p;
+    m.assign(mNew);
+    v.assign(vNew);
+    p.assign(tf.sub(decayed, tf.mul(update, lr)));
+  });
+}
+
+/** The sum of squares of x's elements, a scalar (native: accumulated in double). */
+export function squaredNorm(x: tf.Tensor): tf.Tensor {
+  return native(FUSED_KERNELS.squaredNorm) ? run(FUSED_KERNELS.squaredNorm, { x })[0]! : tf.sum(tf.square(x));
 }

@@ -6,7 +6,7 @@
  *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  */
 import * as tf from '@tensorflow/tfjs';
-import { ADAMW_KERNEL, SQUARED_NORM_KERNEL, adamwInPlace } from '../backend/blas.js';
+import { adamwUpdate, squaredNorm } from '../backend/fused.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -44,10 +44,9 @@ export class AdamW {
    */
   apply(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     this.step += 1;
-    const { beta1: b1, beta2: b2, epsilon: eps } = this;
-    const c1 = 1 - b1 ** this.step;
-    const c2 = 1 - b2 ** this.step;
-    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+    const { beta1, beta2, epsilon } = this;
+    const c1 = 1 - beta1 ** this.step;
+    const c2 = 1 - beta2 ** this.step;
     for (const [name, p] of params) {
       const g = grads[name];
       if (!g) continue;
@@ -59,29 +58,8 @@ export class AdamW {
         this.m.set(name, m);
         this.v.set(name, v);
       }
-      const decay = this.noDecay(name) ? 0 : this.weightDecay;
-      if (fused) {
-        // One native pass (src/backend/blas.ts) instead of a dozen elementwise kernels; in place when
-        // nothing else shares the parameter's storage.
-        const attrs = { lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: decay, c1, c2, gradScale };
-        if (adamwInPlace(p, m, v, g, attrs)) continue;
-        const [pNew, mNew, vNew] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g }, { ...attrs }) as tf.Tensor[];
-        p.assign(pNew!);
-        m.assign(mNew!);
-        v.assign(vNew!);
-        tf.dispose([pNew!, mNew!, vNew!]);
-        continue;
-      }
-      tf.tidy(() => {
-        const gs = gradScale === 1 ? g : tf.mul(g, gradScale);
-        const mNew = tf.add(tf.mul(m, b1), tf.mul(gs, 1 - b1));
-        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(gs), 1 - b2));
-        const update = tf.div(tf.div(mNew, c1), tf.add(tf.sqrt(tf.div(vNew, c2)), eps));
-        const decayed = decay > 0 ? tf.mul(p, 1 - lr * decay) : p;
-        m.assign(mNew);
-        v.assign(vNew);
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
-      });
+      // One native pass where the backend has one (in place when nothing else shares the storage).
+      adamwUpdate(p, m, v, g, { lr, beta1, beta2, epsilon, weightDecay: this.noDecay(name) ? 0 : this.weightDecay, c1, c2, gradScale });
     }
   }
 
@@ -109,13 +87,7 @@ export class AdamW {
 
 /** The global L2 norm of a set of gradients (one native pass per tensor where the backend has it). */
 export function globalNorm(grads: Record<string, tf.Tensor>): number {
-  const fused = tf.getKernel(SQUARED_NORM_KERNEL, tf.getBackend()) !== undefined;
-  return tf.tidy(() => {
-    const squares = Object.values(grads).map((g) =>
-      fused ? (tf.engine().runKernel(SQUARED_NORM_KERNEL, { x: g }) as tf.Tensor) : tf.sum(tf.square(g)),
-    );
-    return Math.sqrt(tf.addN(squares).dataSync()[0]!);
-  });
+  return tf.tidy(() => Math.sqrt(tf.addN(Object.values(grads).map(squaredNorm)).dataSync()[0]!));
 }
 
 /** torch.nn.utils.clip_grad_norm_'s factor: maxNorm / (norm + 1e-6) when that is below 1, else 1. */
