@@ -28,13 +28,16 @@ const RTE_DEV = 'index\tsentence1\tsentence2\tlabel\n0\tDogs bark.\tAnimals make
 const RTE_TEST = 'index\tsentence1\tsentence2\n0\tBirds fly.\tBirds have wings.\n';
 
 /** A zip in GLUE's RTE.zip layout (plus an unrelated member, which must not be unpacked). */
+/** A fixed modification time, so that the same files always zip to the same bytes (fflate stamps the clock's time by default). */
+const ZIP_TIME = new Date(2020, 0, 1);
+
 function rteZip(train = RTE_TRAIN): Uint8Array {
   return zipSync({
     'RTE/train.tsv': strToU8(train),
     'RTE/dev.tsv': strToU8(RTE_DEV),
     'RTE/test.tsv': strToU8(RTE_TEST),
     'RTE/readme.txt': strToU8('not wanted'),
-  });
+  }, { mtime: ZIP_TIME });
 }
 
 /** A minimal ustar archive of regular files (long names split into prefix/name). */
@@ -312,7 +315,7 @@ describe('data download', () => {
 
   it('rejects an archive that lacks a member it should have, changing nothing', async () => {
     const dir = freshDir();
-    const zip = zipSync({ 'RTE/train.tsv': strToU8(RTE_TRAIN) });
+    const zip = zipSync({ 'RTE/train.tsv': strToU8(RTE_TRAIN) }, { mtime: ZIP_TIME });
     server.routes.set('/glue/data/RTE.zip', { body: zip });
     items[0] = { ...items[0]!, sources: [{ ...items[0]!.sources[0]!, sha256: null }] };
     await expectRejects(downloadData(['rte'], options(dir)), 'the archive has no RTE/dev.tsv (wanted for rte/dev.tsv)');
