@@ -199,4 +199,20 @@ describe('BertModel', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('loads with a dropout override in a copy of the config, leaving the source (and a later load) as it was', async () => {
+    const plain = await loadModel(join(FIXTURES, 'tiny-bert-cls'), { head: true });
+    const before = { ...plain.model.config };
+    const dropped = await loadModel(join(FIXTURES, 'tiny-bert-cls'), { head: true, dropout: 0.25 });
+    expect(dropped.model.config.hidden_dropout_prob).to.equal(0.25);
+    expect(dropped.model.config.attention_probs_dropout_prob).to.equal(0.25);
+    expect(plain.model.config).to.deep.equal(before);
+    const again = await loadModel(join(FIXTURES, 'tiny-bert-cls'), { head: true, dropout: null });
+    expect(again.model.config).to.deep.equal(before);
+    const tiny = await loadModel('builtin:tiny', { head: { numLabels: 2, regression: false }, dropout: 0 });
+    const tinyAgain = await loadModel('builtin:tiny', { head: { numLabels: 2, regression: false } });
+    expect(tiny.model.config.hidden_dropout_prob).to.equal(0);
+    expect(tinyAgain.model.config.hidden_dropout_prob).to.be.greaterThan(0);
+    for (const m of [plain, dropped, again, tiny, tinyAgain]) m.model.dispose();
+  });
 });

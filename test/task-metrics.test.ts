@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import {
-  GLUE_METRIC_TASKS,
-  TASK_METRICS,
   accuracy,
   f1,
   higherIsBetter,
@@ -11,9 +9,9 @@ import {
   primaryMetric,
   spearmanCorrelation,
   taskMetrics,
-  type GlueMetricTask,
   type TaskMetricName,
 } from '../src/train/metrics.js';
+import { GLUE_TASKS, glueTaskInfo, type GlueTask } from '../src/data/glue.js';
 import { expectError } from './helpers.js';
 
 /** Predictions and labels with the given confusion counts, in a shuffled-looking order. */
@@ -156,9 +154,9 @@ describe('task metrics: taskMetrics and primaryMetric', () => {
   });
 
   it('rejects unknown tasks and mismatched lengths', () => {
-    expectError(() => taskMetrics('boolq' as GlueMetricTask, [0], [0]), 'unknown GLUE task', 'boolq', 'cola');
+    expectError(() => taskMetrics('boolq' as GlueTask, [0], [0]), 'unknown GLUE task', 'boolq', 'cola');
     expectError(() => taskMetrics('rte', [0, 1], [0]), 'taskMetrics(rte)', '2', '1');
-    expectError(() => primaryMetric('sts' as GlueMetricTask), 'primaryMetric', 'sts');
+    expectError(() => primaryMetric('sts' as GlueTask), 'primaryMetric', 'sts');
   });
 
   it('names the model-selection metric, always one the task reports, higher being better', () => {
@@ -169,11 +167,11 @@ describe('task metrics: taskMetrics and primaryMetric', () => {
     for (const task of ['sst2', 'mnli', 'mnli-mm', 'qnli', 'rte', 'wnli'] as const) {
       expect(primaryMetric(task)).to.equal('accuracy');
     }
-    for (const task of GLUE_METRIC_TASKS) {
-      expect(TASK_METRICS[task]).to.include(primaryMetric(task));
+    for (const task of GLUE_TASKS) {
+      expect(glueTaskInfo(task).metrics).to.include(primaryMetric(task));
       expect(higherIsBetter(primaryMetric(task))).to.equal(true);
     }
-    expect(GLUE_METRIC_TASKS).to.have.length(10);
+    expect(GLUE_TASKS).to.have.length(10);
     expectError(() => higherIsBetter('loss' as TaskMetricName), 'higherIsBetter', 'loss');
   });
 });

@@ -1,6 +1,7 @@
 /**
- * GLUE task data: a registry of tasks (where each split lives in the data directory, its TSV layout,
- * its labels) and readers for it, plus the sentence pool the paper trained its X_ssp / X_essp probes on.
+ * GLUE tasks: the one registry of what topoprobe knows about each task (where each split lives in the data
+ * directory, its TSV layout, its labels, whether it is a regression, the metrics GLUE reports for it and
+ * the one used for model selection) and readers for it, plus the sentence pool the paper trained its X_ssp / X_essp probes on.
  *
  * The tasks: CoLA, MRPC, RTE and STS-B in their local layouts, and SST-2, QNLI, QQP, MNLI (as `mnli`,
  * matched dev/test, and `mnli-mm`, mismatched dev/test, sharing train) and WNLI as GLUE's zips hold them.
@@ -93,6 +94,9 @@ interface TsvLayout {
   parse(fields: readonly string[], at: RowContext, cols: Columns): Omit<GlueExample, 'line'>;
 }
 
+/** The metrics GLUE reports (computed in src/train/metrics.ts). */
+export type TaskMetricName = 'mcc' | 'accuracy' | 'f1' | 'pearson' | 'spearman';
+
 export interface GlueTaskInfo {
   task: GlueTask;
   /** The task's usual name (CoLA, MRPC, RTE, STS-B, SST-2, QNLI, QQP, MNLI, MNLI-mm, WNLI). */
@@ -109,6 +113,19 @@ export interface GlueTaskInfo {
   labels: readonly string[] | null;
   /** True for a regression task (STS-B: the label is a score), false for classification. */
   regression: boolean;
+  /** The metrics GLUE reports for the task, in the order `taskMetrics` returns them. */
+  metrics: readonly TaskMetricName[];
+  /**
+   * The metric used for model selection (the best checkpoint, the best sweep run), one of `metrics`:
+   * - CoLA: MCC, GLUE's only CoLA metric.
+   * - MRPC, QQP: F1. GLUE's leaderboard score for these is the mean of accuracy and F1, but selection
+   *   needs one number, and F1 (of the positive, paraphrase / duplicate, class) is the one that does
+   *   not reward predicting the majority class; both are still reported.
+   * - STS-B: Pearson. GLUE's score is the mean of Pearson and Spearman; we select on Pearson, the
+   *   first of the pair, and both are still reported.
+   * - Every other task: accuracy.
+   */
+  primary: TaskMetricName;
 }
 
 interface TaskSpec extends GlueTaskInfo {
@@ -230,6 +247,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     },
     labels: ['unacceptable', 'acceptable'],
     regression: false,
+    metrics: ['mcc'],
+    primary: 'mcc',
     layout: () => ({
       columns: COLA_COLUMNS,
       header: 'none',
@@ -253,6 +272,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     },
     labels: ['not_paraphrase', 'paraphrase'],
     regression: false,
+    metrics: ['accuracy', 'f1'],
+    primary: 'f1',
     layout: () => ({
       columns: MRPC_COLUMNS,
       header: 'optional',
@@ -273,6 +294,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: RTE_LABELS,
     regression: false,
+    metrics: ['accuracy'],
+    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? pairLayout(RTE_TEST_COLUMNS, [0, 1, 2])
@@ -287,6 +310,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: null,
     regression: true,
+    metrics: ['pearson', 'spearman'],
+    primary: 'pearson',
     layout: () => ({
       columns: STSB_COLUMNS,
       // Some lines (the 2016 headlines and answers-forums pairs) carry each sentence's source after the pair.
@@ -309,6 +334,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: ['negative', 'positive'],
     regression: false,
+    metrics: ['accuracy'],
+    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? headed(SST2_TEST_COLUMNS, (f, at) => ({ id: textField(f, 0, SST2_TEST_COLUMNS, at), sentence1: textField(f, 1, SST2_TEST_COLUMNS, at) }))
@@ -327,6 +354,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: RTE_LABELS,
     regression: false,
+    metrics: ['accuracy'],
+    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? pairLayout(QNLI_TEST_COLUMNS, [0, 1, 2])
@@ -341,6 +370,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: ['not_duplicate', 'duplicate'],
     regression: false,
+    metrics: ['accuracy', 'f1'],
+    primary: 'f1',
     layout: (split) => (split === 'test' ? qqpLayout(QQP_TEST_COLUMNS, [1, 2], null) : qqpLayout(QQP_COLUMNS, [3, 4], 5)),
   },
   mnli: {
@@ -352,6 +383,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: MNLI_LABELS,
     regression: false,
+    metrics: ['accuracy'],
+    primary: 'accuracy',
     layout: mnliLayout,
   },
   'mnli-mm': {
@@ -363,6 +396,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: MNLI_LABELS,
     regression: false,
+    metrics: ['accuracy'],
+    primary: 'accuracy',
     layout: mnliLayout,
   },
   wnli: {
@@ -374,6 +409,8 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
     missing: {},
     labels: ['not_entailment', 'entailment'],
     regression: false,
+    metrics: ['accuracy'],
+    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? pairLayout(WNLI_TEST_COLUMNS, [0, 1, 2])

@@ -25,6 +25,8 @@ export interface LoadModelOptions {
   head?: boolean | HeadSpec;
   /** Also read the checkpoint's masked-LM head (`LoadedModel.mlmHead`; empty when it has none). */
   mlmHead?: boolean;
+  /** Override the hidden and attention dropout probabilities (null or absent: the checkpoint's). */
+  dropout?: number | null;
   /** Seed for anything initialised here (a fresh head, a built-in model). */
   seed?: number;
   /** Data directory (for built-in models' vocabulary). */
@@ -42,16 +44,19 @@ export interface LoadedModel {
   mlmHead: WeightMap;
 }
 
-/** `config` with the head described by `spec` (unchanged without one). */
-function withHead(config: BertConfig, spec: HeadSpec | undefined): BertConfig {
-  if (!spec) return config;
-  return {
-    ...config,
-    num_labels: spec.numLabels,
-    id2label: undefined,
-    label2id: undefined,
-    problem_type: spec.regression ? 'regression' : 'single_label_classification',
-  };
+/** A copy of `config` with the head described by `spec` (when given) and the dropout override (when given). */
+function configured(config: BertConfig, spec: HeadSpec | undefined, dropout: number | null | undefined): BertConfig {
+  const out = { ...config };
+  if (spec) {
+    Object.assign(out, {
+      num_labels: spec.numLabels,
+      id2label: undefined,
+      label2id: undefined,
+      problem_type: spec.regression ? 'regression' : 'single_label_classification',
+    });
+  }
+  if (dropout !== undefined && dropout !== null) Object.assign(out, { hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout });
+  return out;
 }
 
 export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
@@ -61,7 +66,7 @@ export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promi
   const builtin = isBuiltin(arg) ? getBuiltin(arg, opts.dataDir) : undefined;
   if (builtin?.kind === 'random') {
     const tokenizer = tokenizerFromVocabFile(builtin.vocabFile);
-    const model = BertModel.init(withHead(builtin.config, spec), { head, seed: builtin.seed });
+    const model = BertModel.init(configured(builtin.config, spec, opts.dropout), { head, seed: builtin.seed });
     log.info(`model ${arg}: ${builtin.description}`);
     return { model, tokenizer, source: arg, mlmHead: new Map() };
   }
@@ -81,7 +86,7 @@ export async function loadModel(arg: string, opts: LoadModelOptions = {}): Promi
     checkpoint.weights.delete('classifier.bias');
     headLoaded = false;
   }
-  const config = headLoaded ? checkpoint.config : withHead(checkpoint.config, spec);
+  const config = configured(checkpoint.config, headLoaded ? undefined : spec, opts.dropout);
   const model = BertModel.fromWeights(config, checkpoint.weights, { head, seed: opts.seed });
   if (head && !headLoaded) log.info(`${dir}: no usable classifier in the checkpoint; initialised a fresh head`);
   log.info(`model ${arg}: ${checkpoint.config.num_hidden_layers} layers, hidden ${checkpoint.config.hidden_size}, from ${dir}`);

@@ -1,6 +1,7 @@
 /**
  * GLUE task metrics, as the GLUE benchmark reports them and as the Hugging Face `glue` metric
- * computes them with scikit-learn and scipy.
+ * computes them with scikit-learn and scipy. Which metrics a task reports, and which one selects models,
+ * is the task registry's (src/data/glue.ts).
  *
  * Every function here takes the predictions and gold labels of the WHOLE evaluation set. MCC, F1 and
  * the correlations are not means over examples, so averaging per-batch values gives a different,
@@ -24,53 +25,14 @@
  */
 import { check } from '../util/errors.js';
 import { mean, pearson, spearman } from '../util/stats.js';
+import { GLUE_TASKS, glueTaskInfo, isGlueTask, type GlueTask, type TaskMetricName } from '../data/glue.js';
 
-/** The GLUE tasks that have metrics here; `mnli-mm` is MNLI's mismatched validation set. */
-export type GlueMetricTask = 'cola' | 'sst2' | 'mrpc' | 'qqp' | 'stsb' | 'mnli' | 'mnli-mm' | 'qnli' | 'rte' | 'wnli';
+export type { TaskMetricName };
 
-/** The names of the metrics `taskMetrics` reports. */
-export type TaskMetricName = 'mcc' | 'accuracy' | 'f1' | 'pearson' | 'spearman';
-
-/** Per task, the metrics GLUE reports, in the order `taskMetrics` returns them. */
-export const TASK_METRICS: Readonly<Record<GlueMetricTask, readonly TaskMetricName[]>> = {
-  cola: ['mcc'],
-  sst2: ['accuracy'],
-  mrpc: ['accuracy', 'f1'],
-  qqp: ['accuracy', 'f1'],
-  stsb: ['pearson', 'spearman'],
-  mnli: ['accuracy'],
-  'mnli-mm': ['accuracy'],
-  qnli: ['accuracy'],
-  rte: ['accuracy'],
-  wnli: ['accuracy'],
-};
-
-/** Every task `taskMetrics` knows, in GLUE's order. */
-export const GLUE_METRIC_TASKS: readonly GlueMetricTask[] = Object.keys(TASK_METRICS) as GlueMetricTask[];
-
-/**
- * The metric used for model selection (the best checkpoint, the best sweep run) on each task:
- * - CoLA: MCC, GLUE's only CoLA metric.
- * - MRPC, QQP: F1. GLUE's leaderboard score for these is the mean of accuracy and F1, but selection
- *   needs one number, and F1 (of the positive, paraphrase / duplicate, class) is the one that does
- *   not reward predicting the majority class; `taskMetrics` still reports both.
- * - STS-B: Pearson. GLUE's score is the mean of Pearson and Spearman; we select on Pearson, the
- *   first of the pair, and `taskMetrics` still reports both.
- * - Every other task: accuracy.
- */
-export function primaryMetric(task: GlueMetricTask): TaskMetricName {
+/** The model-selection metric of a task (its registry entry's `primary`, see src/data/glue.ts). */
+export function primaryMetric(task: GlueTask): TaskMetricName {
   checkTask(task, 'primaryMetric');
-  switch (task) {
-    case 'cola':
-      return 'mcc';
-    case 'mrpc':
-    case 'qqp':
-      return 'f1';
-    case 'stsb':
-      return 'pearson';
-    default:
-      return 'accuracy';
-  }
+  return glueTaskInfo(task).primary;
 }
 
 /** Whether a larger value of `metric` is better. True for every metric here; compare with this. */
@@ -89,14 +51,14 @@ export function higherIsBetter(metric: TaskMetricName): boolean {
  * class ids (argmax of the logits); for STS-B they are the real-valued similarity scores.
  */
 export function taskMetrics(
-  task: GlueMetricTask,
+  task: GlueTask,
   predictions: readonly number[],
   labels: readonly number[],
 ): Record<string, number | null> {
   checkTask(task, 'taskMetrics');
   checkPair(predictions, labels, `taskMetrics(${task})`);
   const out: Record<string, number | null> = {};
-  for (const name of TASK_METRICS[task]) {
+  for (const name of glueTaskInfo(task).metrics) {
     const value = METRIC_FNS[name](predictions, labels);
     out[name] = Number.isNaN(value) ? null : value;
   }
@@ -200,8 +162,8 @@ function confusion(pred: readonly number[], gold: readonly number[], fn: string)
 
 function checkTask(task: string, fn: string): void {
   check(
-    Object.prototype.hasOwnProperty.call(TASK_METRICS, task),
-    () => `${fn}: unknown GLUE task ${JSON.stringify(task)} (known: ${GLUE_METRIC_TASKS.join(', ')})`,
+    isGlueTask(task),
+    () => `${fn}: unknown GLUE task ${JSON.stringify(task)} (known: ${GLUE_TASKS.join(', ')})`,
   );
 }
 

@@ -25,8 +25,7 @@ import { taskMetrics, primaryMetric } from './metrics.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { BertModel } from '../model/bert.js';
-import { isRegression } from '../model/config.js';
-import { readGlue, numLabels as glueNumLabels, type GlueTask } from '../data/glue.js';
+import { readGlue, numLabels as glueNumLabels, glueTaskInfo, type GlueTask } from '../data/glue.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
 import { DepthProbe } from '../probe/probe.js';
@@ -131,7 +130,7 @@ export class NonFiniteError extends TopoprobeError {}
 
 /** Evaluates on the whole set: task metrics from all predictions at once, and the mean task loss. */
 export function evaluate(model: BertModel, examples: readonly Example[], padId: number, task: TaskName, batchSize: number): { metrics: Record<string, number | null>; loss: number; predictions: number[] } {
-  const regression = isRegression(model.config);
+  const regression = glueTaskInfo(task).regression;
   const predictions: number[] = [];
   let lossSum = 0;
   for (let i = 0; i < examples.length; i += batchSize) {
@@ -173,7 +172,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
 
   // Data.
   const { guides: guideConfigs, selection } = selectGuides(config);
-  const loaded = await loadModel(config.model, { head: { numLabels: glueNumLabels(config.task), regression: config.task === 'stsb' }, seed: config.seed, dataDir: dir });
+  const loaded = await loadModel(config.model, { head: { numLabels: glueNumLabels(config.task), regression: glueTaskInfo(config.task).regression }, dropout: config.dropout, seed: config.seed, dataDir: dir });
   const maxLength = Math.min(config.data.max_length, loaded.model.config.max_position_embeddings);
   const cap = <T>(rows: T[], max?: number, salt = 0) => (max !== undefined ? new Rng(config.seed + salt).shuffle([...rows]).slice(0, max) : rows);
   const trainRows = cap(readTask(config, config.data.train_split, dir), config.data.max_train_examples, 1);
@@ -181,11 +180,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
   const train = encodeAll(trainRows, loaded, maxLength);
   const evalSet = encodeAll(evalRows, loaded, maxLength);
   log.info(`${config.task}: ${train.examples.length} training and ${evalSet.examples.length} evaluation examples (${train.truncated + evalSet.truncated} truncated to ${maxLength} pieces)`);
-  const regression = isRegression(loaded.model.config);
-  if (config.dropout !== null) {
-    loaded.model.config.hidden_dropout_prob = config.dropout;
-    loaded.model.config.attention_probs_dropout_prob = config.dropout;
-  }
+  const regression = glueTaskInfo(config.task).regression;
   const model = loaded.model;
   const guides = buildGuides(guideConfigs, model.config.hidden_size, model.config.num_hidden_layers, config.seed);
 
