@@ -63,10 +63,11 @@ describe('probe guidance (unit)', () => {
     try {
       mkdirSync(join(run, 'probes'));
       for (const f of ['sub-2-x_ssp', 'sub-2-x_essp', 'sub-3-x_ssp']) writeFileSync(join(run, 'probes', `${f}.safetensors`), '');
-      const g = (layer: number, labels: 'ssp' | 'essp' | 'exact', probe = run) => ({ layer, weight: 10, labels, probe, trainable: true, examples: 'positive' as const, schedule: 'constant' as const });
+      const g = (layer: number, labels: 'ssp' | 'essp' | 'ssp-exact' | 'essp-exact', probe = run) => ({ layer, weight: 10, labels, probe, trainable: true, examples: 'positive' as const, schedule: 'constant' as const });
       expect(guideProbePath(g(2, 'ssp'), 0)).to.equal(join(run, 'probes', 'sub-2-x_ssp.safetensors'));
       expect(guideProbePath(g(2, 'essp'), 0)).to.equal(join(run, 'probes', 'sub-2-x_essp.safetensors'));
-      expect(guideProbePath(g(3, 'exact'), 0)).to.equal(join(run, 'probes', 'sub-3-x_ssp.safetensors'));
+      expect(guideProbePath(g(3, 'ssp-exact'), 0)).to.equal(join(run, 'probes', 'sub-3-x_ssp.safetensors'));
+      expect(guideProbePath(g(2, 'essp-exact'), 0)).to.equal(join(run, 'probes', 'sub-2-x_essp.safetensors'));
       const file = join(run, 'probes', 'sub-3-x_ssp.safetensors');
       expect(guideProbePath(g(7, 'ssp', file), 1)).to.equal(file);
       expectError(() => guideProbePath(g(4, 'ssp'), 1), 'guidance[1].probe', 'sub-4-x_ssp.safetensors', 'submodule 4');

@@ -14,8 +14,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { MeasureConfig, Metric } from './config.js';
-import { trainProbe, heldOutMse, predictDepths, type ProbeExample, type Target } from './train.js';
+import type { MeasureConfig } from './config.js';
+import { trainProbe, heldOutMse, predictDepths, type ProbeExample } from './train.js';
+import { measureTarget } from './objective.js';
 import { depthSpearman, rootAccuracy } from './metrics.js';
 import { plotMeasure } from './plot.js';
 import { StateCache } from './cache.js';
@@ -232,11 +233,6 @@ function wordLevel(preds: Float32Array[], items: Item[]): { spearman: number; ro
   return { spearman: depthSpearman(sentences).value, rootAcc: rootAccuracy(roots) };
 }
 
-function targetFor(metric: Exclude<Metric, 'x_sp'>, labels: MeasureConfig['labels']): Target {
-  const base = metric === 'x_ssp' ? 'ssp' : 'essp';
-  return labels === 'exact' ? (`${base}-exact` as Target) : base;
-}
-
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
 export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opts: { dataDir?: string; name?: string } = {}): Promise<MeasureResult> {
@@ -321,7 +317,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
       for (const metric of config.metrics) {
         const ds = metric === 'x_sp' ? ewt! : pool!;
         const [train, dev, test] = SPLITS.map((s) => examplesFrom(cache, `${ds.name}-${s}-${sub}`, ds.splits[s], hidden)) as [ProbeExample[], ProbeExample[], ProbeExample[]];
-        const target: Target = metric === 'x_sp' ? 'sp' : targetFor(metric, config.labels);
+        const target = measureTarget(metric, config.labels);
         const trained = trainProbe(target, train, dev, {
           hidden, rank: config.probe.rank, initRange: config.probe.init_range, lr: config.optimizer.lr,
           epochs: config.epochs, batchSize: config.batch_size, seed: config.seed + sub,

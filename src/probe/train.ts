@@ -3,24 +3,16 @@
  *
  * An example is one sentence: the hidden states of its scored positions (already selected: real word pieces
  * in clean mode; every padded position, specials included, in the paper's mode) and, for the supervised probe,
- * a target depth per position. Targets:
- *
- * - `sp`    gold dependency depths (X_sp), fixed;
- * - `ssp`   the tree topological labels of the probe's own current predictions (X_ssp), recomputed every step
- *           and carrying no gradient;
- * - `essp`  the same labels read in reversed position order (X_essp);
- * - `ssp-exact`, `essp-exact`: the least-squares tree-consistent labels instead of the greedy ones.
- *
- * The loss is the mean squared error over all scored positions of a batch of sentences, as in the authors'
- * code. Training uses Adam; the probe kept is the one with the lowest held-out (dev) MSE over the epochs,
+ * a gold depth per position. The targets and the loss are objective.ts's: the mean squared error over all
+ * scored positions of a batch of sentences, as in the authors' code. Training uses Adam; the probe kept is the one with the lowest held-out (dev) MSE over the epochs,
  * and the reported score is its MSE on the test sentences.
  */
 import * as tf from '@tensorflow/tfjs';
 import { DepthProbe } from './probe.js';
-import { treeLabels } from './labels.js';
+import { probeMse, targetLabels, type Target } from './objective.js';
 import { Rng } from '../util/random.js';
 
-export type Target = 'sp' | 'ssp' | 'essp' | 'ssp-exact' | 'essp-exact';
+export type { Target };
 
 export interface ProbeExample {
   /** [n, hidden] hidden states of the scored positions, row-major. */
@@ -50,17 +42,6 @@ export interface ProbeTrainResult {
   bestEpoch: number;
   devMse: number;
   trainLoss: number[];
-}
-
-/** Labels for one sentence's predictions under `target` (gold for `sp`). */
-function targetsFor(target: Target, ex: ProbeExample, pred: ArrayLike<number>): ArrayLike<number> {
-  if (target === 'sp') {
-    if (!ex.gold) throw new Error('supervised probe example without gold depths');
-    return ex.gold;
-  }
-  if (target === 'ssp' || target === 'essp') return treeLabels(pred, target);
-  const exact = treeLabels(pred, 'exact');
-  return target === 'ssp-exact' ? exact : exact.reverse();
 }
 
 /** Stacks examples' states into one [N, hidden] tensor. */
@@ -98,7 +79,7 @@ export function heldOutMse(probe: DepthProbe, examples: readonly ProbeExample[],
   let tokens = 0;
   examples.forEach((e, i) => {
     const p = preds[i]!;
-    const t = targetsFor(target, e, p);
+    const t = targetLabels(target, p, e.gold);
     for (let k = 0; k < e.n; k++) sum += (p[k]! - t[k]!) ** 2;
     tokens += e.n;
   });
@@ -120,18 +101,10 @@ export function trainProbe(target: Target, train: readonly ProbeExample[], dev: 
       let steps = 0;
       for (let i = 0; i < order.length; i += opts.batchSize) {
         const batch = order.slice(i, i + opts.batchSize).map((j) => train[j]!);
-        const { x, offsets } = stack(batch, opts.hidden);
-        const loss = optimizer.minimize(
-          () => {
-            const pred = probe.predict(x);
-            const values = pred.dataSync();
-            const labels = new Float32Array(values.length);
-            batch.forEach((e, j) => labels.set(Array.from(targetsFor(target, e, values.subarray(offsets[j], offsets[j]! + e.n))), offsets[j]));
-            return tf.mean(tf.square(tf.sub(pred, tf.tensor1d(labels)))) as tf.Scalar;
-          },
-          true,
-          [probe.B],
-        );
+        const { x } = stack(batch, opts.hidden);
+        const groups = batch.map((e) => e.n);
+        const gold = batch.map((e) => e.gold);
+        const loss = optimizer.minimize(() => probeMse(probe.predict(x), groups, target, gold), true, [probe.B]);
         lossSum += loss!.dataSync()[0]!;
         steps += 1;
         tf.dispose([x, loss!]);

@@ -4,9 +4,10 @@
  * 3 epochs, batch 32, gradient clipping at 1.0.
  */
 import { z } from 'zod';
+import { GLUE_TASKS, type GlueTask } from '../data/glue.js';
+import { TREE_TARGETS, type TreeTarget } from '../probe/objective.js';
 
-export const TASKS = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'mnli-mm', 'qnli', 'rte', 'wnli'] as const;
-export type TaskName = (typeof TASKS)[number];
+export type TaskName = GlueTask;
 
 /** AdamW's settings, with a command's own defaults (fine-tuning and pretraining differ). */
 export function optimizerSchema(defaults: { lr: number; beta2: number; eps: number }) {
@@ -33,14 +34,22 @@ export function scheduleSchema(defaults: { warmupRatio: number }) {
     .prefault({});
 }
 
+const guideLabels = z
+  .enum([...TREE_TARGETS, 'exact'])
+  .default('ssp')
+  .transform((l): TreeTarget => (l === 'exact' ? 'ssp-exact' : l));
+
 export const guideSchema = z
   .object({
     /** Submodule to guide: 0 = embedding output, i = output of layer i. */
     layer: z.number().int().nonnegative(),
     /** lambda: the probe term's weight in the loss (the paper: 10). */
     weight: z.number().nonnegative().default(10),
-    /** Labels the probe is trained towards: the paper's greedy tree labels, reversed (essp), or exact. */
-    labels: z.enum(['ssp', 'essp', 'exact']).default('ssp'),
+    /**
+     * The probe's target (src/probe/objective.ts): the paper's greedy tree labels (ssp), reversed (essp),
+     * or the exact least-squares ones (ssp-exact, essp-exact; `exact` is read as ssp-exact).
+     */
+    labels: guideLabels,
     /**
      * A measured probe to start from: a safetensors file written by `topoprobe measure`, or a measure run
      * folder (its probe of this layer: X_ssp, or X_essp with labels essp); or `fresh`.
@@ -67,7 +76,7 @@ export const selectSchema = z
     best: z.number().int().positive().default(1),
     /** Settings of each selected guide (its probe is the measured one of the chosen metric). */
     weight: z.number().nonnegative().default(10),
-    labels: z.enum(['ssp', 'essp', 'exact']).default('ssp'),
+    labels: guideLabels,
     trainable: z.boolean().default(true),
     examples: z.enum(['positive', 'all']).default('positive'),
     schedule: z.enum(['constant', 'linear-decay', 'warmup']).default('constant'),
@@ -78,7 +87,7 @@ export const trainConfigSchema = z
   .object({
     name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only').optional(),
     model: z.string().min(1).default('builtin:tiny'),
-    task: z.enum(TASKS).default('cola'),
+    task: z.enum(GLUE_TASKS as [GlueTask, ...GlueTask[]]).default('cola'),
     data: z
       .object({
         dir: z.string().optional(),

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DepthProbe } from '../probe/probe.js';
-import { treeLabels } from '../probe/labels.js';
+import { probeMse, targetMetric } from '../probe/objective.js';
 import type { GuideConfig, TrainConfig } from './config.js';
 import { guidanceWeight } from './schedule.js';
 import { TopoprobeError } from '../util/errors.js';
@@ -69,7 +69,7 @@ export function selectGuides(config: TrainConfig): { guides: GuideConfig[]; sele
 export function guideProbePath(g: GuideConfig, index: number): string {
   if (!existsSync(g.probe)) throw new TopoprobeError(`guidance[${index}].probe: ${g.probe} not found`);
   if (!statSync(g.probe).isDirectory()) return g.probe;
-  const file = join(g.probe, 'probes', `sub-${g.layer}-${g.labels === 'essp' ? 'x_essp' : 'x_ssp'}.safetensors`);
+  const file = join(g.probe, 'probes', `sub-${g.layer}-${targetMetric(g.labels)}.safetensors`);
   if (!existsSync(file)) throw new TopoprobeError(`guidance[${index}].probe: ${g.probe} is a folder without ${file} (expected a topoprobe measure run that measured submodule ${g.layer})`);
   return file;
 }
@@ -96,19 +96,6 @@ export function batchPositions(lengths: readonly number[], seq: number, mode: Pr
   return lengths.map((len, b) => scoredPositions(len, seq, mode).map((t) => b * seq + t));
 }
 
-/** Tree labels for each group of consecutive predictions. */
-function groupLabels(values: ArrayLike<number>, groups: readonly number[], kind: GuideConfig['labels']): Float32Array {
-  const out = new Float32Array(values.length);
-  let at = 0;
-  for (const n of groups) {
-    const slice = Array.from({ length: n }, (_, k) => values[at + k]!);
-    const labels = kind === 'exact' ? treeLabels(slice, 'exact') : treeLabels(slice, kind);
-    out.set(labels, at);
-    at += n;
-  }
-  return out;
-}
-
 /**
  * One guide's probe loss on a batch: MSE between the probe's predictions at the scored positions of the
  * selected examples and their tree labels. Null when no example of the batch is selected.
@@ -124,9 +111,7 @@ export function guideLoss(
   const flat = chosen.flat();
   const [batch, seq, size] = hidden.shape;
   const rows = tf.gather(hidden.reshape([batch * seq, size]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
-  const pred = guide.probe.predict(rows);
-  const target = groupLabels(pred.dataSync(), chosen.map((p) => p.length), guide.config.labels);
-  return tf.mean(tf.square(tf.sub(pred, tf.tensor1d(target)))) as tf.Scalar;
+  return probeMse(guide.probe.predict(rows), chosen.map((p) => p.length), guide.config.labels);
 }
 
 /** The guide's weight at an update. */
