@@ -19,12 +19,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { renderVegaLite, SUBMODULE_AXIS_TITLE, MSE_AXIS_TITLE } from '../src/probe/plot.js';
 import type { PretrainResult } from '../src/train/pretrain.js';
 import { writeFileAtomic } from '../src/util/fs.js';
-
-interface MeasureJson {
-  model: string;
-  mode: string;
-  rows: Array<{ submodule: number; x_sp: number | null; x_ssp: number | null; x_essp: number | null; spearman: number | null; root_acc: number | null; sp_test_sentences: number; ssp_test_sentences: number }>;
-}
+import { CONFIG_FILE, MEASURE_FILE, METRICS_FILE, RESULTS_FILE, measuredProbePath, readMeasureJson } from '../src/util/run-folder.js';
 
 const args = yargs(hideBin(process.argv))
   .option('pretrain', { type: 'string', demandOption: true, describe: 'The finished pretrain run folder' })
@@ -48,10 +43,10 @@ const readJson = <T>(path: string): T => {
 };
 
 const runDir = resolve(args.pretrain);
-const results = readJson<PretrainResult>(join(runDir, 'results.json'));
+const results = readJson<PretrainResult>(join(runDir, RESULTS_FILE));
 if (results.status !== 'completed' || !results.modelDir) throw new Error(`${runDir}: the run did not complete`);
-const measured = readJson<MeasureJson>(join(resolve(args.measure), 'measure.json'));
-const control = readJson<MeasureJson>(join(resolve(args.control), 'measure.json'));
+const measured = readMeasureJson(args.measure, '--measure');
+const control = readMeasureJson(args.control, '--control');
 const manifestPath = resolve(args.corpus ?? join(dirname(results.corpus.files[0]!.path), 'manifest.json'));
 const manifest = readJson<{ files: Record<string, { lines: number; words: number; sources: string[]; dropped_overlap: number; duplicates_removed: number }>; total: { lines: number; words: number } }>(manifestPath);
 
@@ -60,19 +55,18 @@ const out = resolve(args.out);
 mkdirSync(out, { recursive: true });
 for (const f of readdirSync(results.modelDir)) if (statSync(join(results.modelDir, f)).isFile()) copyFileSync(join(results.modelDir, f), join(out, f));
 const provenance: Array<[string, string]> = [
-  [join(runDir, 'config.yaml'), 'pretrain_config.yaml'],
-  [join(runDir, 'results.json'), 'pretrain_results.json'],
-  [join(runDir, 'metrics.jsonl'), 'pretrain_metrics.jsonl'],
-  [join(resolve(args.measure), 'measure.json'), 'measure.json'],
-  [join(resolve(args.control), 'measure.json'), 'measure_reinitialized.json'],
+  [join(runDir, CONFIG_FILE), 'pretrain_config.yaml'],
+  [join(runDir, RESULTS_FILE), 'pretrain_results.json'],
+  [join(runDir, METRICS_FILE), 'pretrain_metrics.jsonl'],
+  [join(resolve(args.measure), MEASURE_FILE), MEASURE_FILE],
+  [join(resolve(args.control), MEASURE_FILE), 'measure_reinitialized.json'],
   [manifestPath, 'corpus_manifest.json'],
 ];
 for (const [from, to] of provenance) copyFileSync(from, join(out, to));
 // The X_ssp probes, so that `select: {from: models/mini, by: x_ssp}` (and guidance from a trained probe) works.
-mkdirSync(join(out, 'probes'), { recursive: true });
+mkdirSync(dirname(measuredProbePath(out, 0, 'x_ssp')), { recursive: true });
 for (const r of measured.rows) {
-  const name = `sub-${r.submodule}-x_ssp.safetensors`;
-  if (r.x_ssp !== null) copyFileSync(join(resolve(args.measure), 'probes', name), join(out, 'probes', name));
+  if (r.x_ssp !== null) copyFileSync(measuredProbePath(resolve(args.measure), r.submodule, 'x_ssp'), measuredProbePath(out, r.submodule, 'x_ssp'));
 }
 
 // 2. The measure curves of both runs in one chart.
@@ -103,7 +97,7 @@ await renderVegaLite(spec, join(out, 'measure'));
 // 3. The model card.
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const config = readFileSync(join(runDir, 'config.yaml'), 'utf8');
+const config = readFileSync(join(runDir, CONFIG_FILE), 'utf8');
 const bytes = statSync(join(out, 'model.safetensors')).size;
 const corpusRows = Object.entries(manifest.files).map(([file, m]) => `| ${file} | ${m.sources.map((s) => s.split('/').slice(-2).join('/')).join(', ')} | ${m.lines.toLocaleString('en')} | ${m.words.toLocaleString('en')} | ${m.dropped_overlap.toLocaleString('en')} | ${m.duplicates_removed.toLocaleString('en')} |`);
 const probeRows = measured.rows.map((r) => {

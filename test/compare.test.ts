@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { writeMeasureJson } from '../src/util/run-folder.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -269,7 +270,11 @@ describe('compare', function () {
   it('plots X_ssp beside the scores with --measure', async function () {
     const measure = join(root, 'measure');
     mkdirSync(measure);
-    writeFileSync(join(measure, 'measure.json'), JSON.stringify({ rows: [12, 14, 16].map((s) => ({ submodule: s, x_sp: 0.5, x_ssp: 0.3 + s / 100, x_essp: null })) }));
+    const counts = { sp_train_sentences: 1, sp_test_sentences: 1, sp_test_tokens: 1, ssp_train_sentences: 1, ssp_test_sentences: 1, ssp_test_tokens: 1 };
+    writeMeasureJson(measure, {
+      model: 'm', reinitialized: false, mode: 'clean', labels: 'greedy', num_hidden_layers: 24, hidden_size: 1024, encoder_passes: 1, datasets: {},
+      rows: [12, 14, 16].map((s) => ({ submodule: s, x_sp: 0.5, x_ssp: 0.3 + s / 100, x_essp: null, spearman: null, root_acc: null, ...counts })),
+    });
     const out = join(root, 'cmp');
     const res = await cli(['compare', ...runs, '--out', out, '--measure', measure]);
     expect(res.code, res.stderr).to.equal(0);

@@ -8,6 +8,7 @@ import { loadConfig } from '../util/config.js';
 import { measureConfigSchema } from '../probe/config.js';
 import { runMeasure } from '../probe/measure.js';
 import { createLogger } from '../util/log.js';
+import { LOG_FILE, timestampedName } from '../util/run-folder.js';
 
 interface Args extends BackendArgs {
   config: string;
@@ -29,9 +30,9 @@ export const measureCommand: CommandModule<object, Args> = {
       .example('$0 measure --config configs/measure/bert-large-uncased.yaml --set mode=paper', '') as never,
   handler: async (args) => {
     const config = loadConfig(args.config, measureConfigSchema, args.set ?? []);
-    const name = args.name ?? config.name ?? `measure-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const name = args.name ?? config.name ?? timestampedName('measure');
     const runDir = resolve(config.out_dir, name);
-    const log = createLogger({ level: args['log-level'], file: join(runDir, 'log.jsonl') });
+    const log = createLogger({ level: args['log-level'], file: join(runDir, LOG_FILE) });
     await startBackend(args);
     const bars = progressBars(' {phase} [{bar}] {value}/{total}');
     const phaseBars = new Map<string, cliProgress.SingleBar>();

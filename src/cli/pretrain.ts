@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
 import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { setExitCode } from './exit-code.js';
+import { timestampedName } from '../util/run-folder.js';
 import { pretrainConfigSchema } from '../train/pretrain-config.js';
 import { runPretrain } from '../train/pretrain.js';
 
@@ -26,7 +27,7 @@ export const pretrainCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     const config = runConfig(args, pretrainConfigSchema);
     await startBackend(args);
-    const name = config.name ?? `pretrain-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const name = config.name ?? timestampedName('pretrain');
     const runDir = args.resume ? resolve(args.resume) : resolve(config.out_dir, name);
     const result = await withRunHooks({ name, runDir, lossLabel: 'MLM loss' }, args, (hooks) =>
       runPretrain({ ...config, name }, hooks, { dataDir: args['data-dir'], resume: args.resume }),

@@ -10,6 +10,7 @@ import { progressBar } from './progress.js';
 import type { TrainHooks } from '../train/trainer.js';
 import { loadConfig } from '../util/config.js';
 import { createLogger } from '../util/log.js';
+import { CONFIG_FILE, LOG_FILE } from '../util/run-folder.js';
 import { TopoprobeError } from '../util/errors.js';
 
 export interface RunArgs {
@@ -25,8 +26,8 @@ export interface RunArgs {
 export function runConfig<S extends z.ZodType<{ name?: string }>>(args: RunArgs, schema: S): z.infer<S> {
   if (!args.config && !args.resume) throw new TopoprobeError('give --config (a new run) or --resume (an interrupted run folder)');
   if (args.resume) {
-    const saved = join(resolve(args.resume), 'config.yaml');
-    if (!existsSync(saved)) throw new TopoprobeError(`--resume ${args.resume}: no config.yaml in that folder`);
+    const saved = join(resolve(args.resume), CONFIG_FILE);
+    if (!existsSync(saved)) throw new TopoprobeError(`--resume ${args.resume}: no ${CONFIG_FILE} in that folder`);
     return loadConfig(saved, schema);
   }
   const config = loadConfig(args.config!, schema, args.set ?? []);
@@ -42,7 +43,7 @@ export async function withRunHooks<T>(
   args: RunArgs,
   work: (hooks: TrainHooks) => Promise<T>,
 ): Promise<T> {
-  const log = createLogger({ level: args['log-level'], file: join(run.runDir, 'log.jsonl') });
+  const log = createLogger({ level: args['log-level'], file: join(run.runDir, LOG_FILE) });
   const bar = progressBar(` ${run.name} [{bar}] {value}/{total} updates | epoch {epoch} | ${run.lossLabel} {loss} | ETA {eta_formatted}`);
   let started = false;
   let interrupted = false;

@@ -6,6 +6,7 @@ import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 import { runTrain, type TrainResult } from '../train/trainer.js';
 import { setExitCode } from './exit-code.js';
+import { timestampedName } from '../util/run-folder.js';
 
 interface Args extends BackendArgs, RunArgs {
   baseline: boolean;
@@ -13,7 +14,7 @@ interface Args extends BackendArgs, RunArgs {
 }
 
 async function runOne(config: TrainConfig, args: Args, resume?: string): Promise<TrainResult> {
-  const name = config.name ?? `${config.task}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const name = config.name ?? timestampedName(config.task);
   const runDir = resume ? resolve(resume) : resolve(config.out_dir, name);
   return withRunHooks({ name, runDir, lossLabel: 'loss' }, args, (hooks) => runTrain({ ...config, name }, hooks, { dataDir: args['data-dir'], resume }));
 }

@@ -17,6 +17,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import { summarize, bootstrapCI, welchTTest, mannWhitneyU, wilcoxonSignedRank, holm } from '../util/stats.js';
 import { readPaperResults, paperConditionKeys, paperLayers, paperValue } from './paper.js';
 import { readYaml } from '../util/config.js';
+import { CONFIG_FILE, MEASURE_FILE, RESULTS_FILE, readMeasureJson, readTrainResult } from '../util/run-folder.js';
+import { guideSchema, type GuideConfig } from '../train/config.js';
 import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { renderVegaLite, SUBMODULE_AXIS_TITLE } from '../probe/plot.js';
@@ -35,16 +37,8 @@ export interface CompareOptions {
   measure?: string;
 }
 
-/** A guide of a run's config, with every field filled in. */
-export interface GuideSpec {
-  layer: number;
-  weight: number;
-  labels: string;
-  probe: string;
-  trainable: boolean;
-  examples: string;
-  schedule: string;
-}
+/** A guide of a run's config, with every field filled in (by the train config's own schema and defaults). */
+export type GuideSpec = GuideConfig;
 
 /** One finished run with a score. */
 export interface RunEntry {
@@ -137,8 +131,6 @@ export const CI_SEED = 1;
 /** Config keys that say where or how a run was written, not what was trained. */
 const BOOKKEEPING = new Set(['seed', 'name', 'out_dir', 'data.dir', 'log_every', 'save_best', 'selected', 'select']);
 
-const GUIDE_DEFAULTS: GuideSpec = { layer: 0, weight: 10, labels: 'ssp', probe: 'fresh', trainable: true, examples: 'positive', schedule: 'constant' };
-
 // ---- reading runs ----------------------------------------------------------------------------------
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -157,8 +149,12 @@ function normalizeGuides(raw: unknown, where: string): GuideSpec[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new TopoprobeError(`${where}: guidance must be a list`);
   return raw.map((g, i) => {
-    if (!isObject(g) || typeof g.layer !== 'number') throw new TopoprobeError(`${where}: guidance[${i}] has no layer`);
-    return { ...GUIDE_DEFAULTS, ...(g as Partial<GuideSpec>) };
+    const parsed = guideSchema.safeParse(g);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new TopoprobeError(`${where}: guidance[${i}]${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}`);
+    }
+    return parsed.data;
   });
 }
 
@@ -168,17 +164,12 @@ function finiteOrNull(v: unknown): number | null {
 
 /** Reads one run folder; a run without a score for `which` comes back as missing. */
 function readRun(dir: string, name: string, which: Which): { run?: RunEntry; missing?: MissingRun } {
-  const resultsPath = join(dir, 'results.json');
-  if (!existsSync(resultsPath)) throw new TopoprobeError(`${dir}: no results.json (not a finished topoprobe train run folder)`);
-  const results = readJson(resultsPath);
-  if (!isObject(results)) throw new TopoprobeError(`${resultsPath}: expected a JSON object`);
-  const configPath = join(dir, 'config.yaml');
+  const results = readTrainResult(dir);
+  const resultsPath = join(dir, RESULTS_FILE);
+  const configPath = join(dir, CONFIG_FILE);
   // Without the resolved config (an older or copied run), the condition is what results.json records.
   const config = existsSync(configPath) ? readYaml(configPath) : { task: results.task, guidance: results.guidance };
-  const task = typeof results.task === 'string' ? results.task : typeof config.task === 'string' ? config.task : undefined;
-  if (task === undefined) throw new TopoprobeError(`${resultsPath}: no task`);
-  if (typeof results.metric !== 'string') throw new TopoprobeError(`${resultsPath}: no metric`);
-  const metric = results.metric;
+  const { task, metric } = results;
   const seed = finiteOrNull(results.seed) ?? finiteOrNull(config.seed);
   const best = finiteOrNull(results.best);
   const final = finiteOrNull(results.final);
@@ -416,13 +407,8 @@ function matchBaseline(spec: string, groups: readonly Group[], what: string): st
 }
 
 function readMeasure(dir: string): Array<{ submodule: number; x_ssp: number | null }> {
-  const path = join(dir, 'measure.json');
-  if (!existsSync(path)) throw new TopoprobeError(`--measure ${dir}: no measure.json (expected a topoprobe measure run folder)`);
-  const data = readJson(path);
-  if (!isObject(data) || !Array.isArray(data.rows)) throw new TopoprobeError(`${path}: expected { rows: [...] }`);
-  return (data.rows as unknown[])
-    .filter((r): r is Record<string, unknown> => isObject(r) && typeof r.submodule === 'number')
-    .map((r) => ({ submodule: r.submodule as number, x_ssp: finiteOrNull(r.x_ssp) }))
+  return readMeasureJson(dir, '--measure')
+    .rows.map((r) => ({ submodule: r.submodule, x_ssp: r.x_ssp }))
     .sort((a, b) => a.submodule - b.submodule);
 }
 
@@ -430,11 +416,11 @@ function readMeasure(dir: string): Array<{ submodule: number; x_ssp: number | nu
 function measureFromRuns(runs: readonly RunEntry[]): string | null {
   for (const r of runs) {
     const sel = r.config.selected;
-    if (isObject(sel) && typeof sel.from === 'string' && existsSync(join(sel.from, 'measure.json'))) return sel.from;
+    if (isObject(sel) && typeof sel.from === 'string' && existsSync(join(sel.from, MEASURE_FILE))) return sel.from;
     for (const g of r.guidance) {
       if (g.probe === 'fresh') continue;
       const dir = dirname(dirname(resolve(g.probe)));
-      if (basename(dirname(resolve(g.probe))) === 'probes' && existsSync(join(dir, 'measure.json'))) return dir;
+      if (basename(dirname(resolve(g.probe))) === 'probes' && existsSync(join(dir, MEASURE_FILE))) return dir;
     }
   }
   return null;

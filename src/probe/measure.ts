@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MeasureConfig } from './config.js';
 import { trainProbe, heldOutMse, predictDepths, type ProbeExample } from './train.js';
@@ -31,7 +31,8 @@ import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { CONFIG_FILE, LOG_FILE, MEASURE_CSV_FILE, measuredProbePath, timestampedName, writeMeasureJson, type MeasureRow } from '../util/run-folder.js';
 import { configToYaml } from '../util/config.js';
 
 /** Depth given to [CLS], [SEP] and pads in the paper's mode, as in the authors' code. */
@@ -60,20 +61,7 @@ interface Dataset {
   truncated: number;
 }
 
-export interface MeasureRow {
-  submodule: number;
-  x_sp: number | null;
-  x_ssp: number | null;
-  x_essp: number | null;
-  spearman: number | null;
-  root_acc: number | null;
-  sp_train_sentences: number;
-  sp_test_sentences: number;
-  sp_test_tokens: number;
-  ssp_train_sentences: number;
-  ssp_test_sentences: number;
-  ssp_test_tokens: number;
-}
+export type { MeasureRow };
 
 export interface MeasureResult {
   runDir: string;
@@ -238,9 +226,9 @@ const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opts: { dataDir?: string; name?: string } = {}): Promise<MeasureResult> {
   const { log } = hooks;
   const dir = resolveDataDir(config.data.dir ?? opts.dataDir);
-  const runName = config.name ?? opts.name ?? `measure-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const runName = config.name ?? opts.name ?? timestampedName('measure');
   const runDir = resolve(config.out_dir, runName);
-  if (existsSync(runDir) && readdirSync(runDir).some((f) => f !== 'log.jsonl')) {
+  if (existsSync(runDir) && readdirSync(runDir).some((f) => f !== LOG_FILE)) {
     throw new TopoprobeError(`${runDir} already exists; choose another name (config key "name") or remove it`);
   }
 
@@ -304,8 +292,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     const ewt = datasets.find((d) => d.name === 'ewt');
     const pool = datasets.find((d) => d.name === 'pool');
     const rows: MeasureRow[] = [];
-    const probesDir = join(runDir, 'probes');
-    mkdirSync(probesDir, { recursive: true });
+    mkdirSync(dirname(measuredProbePath(runDir, 0, 'x_ssp')), { recursive: true });
     const jobs = submodules.length * config.metrics.length;
     let done = 0;
     for (const sub of submodules) {
@@ -333,7 +320,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
         } else {
           row.ssp_test_tokens = scored.tokens;
         }
-        trained.probe.save(join(probesDir, `sub-${sub}-${metric}.safetensors`), {
+        trained.probe.save(measuredProbePath(runDir, sub, metric), {
           submodule: String(sub), metric, mode: config.mode, model: config.model, best_epoch: String(trained.bestEpoch), test_mse: String(scored.mse),
         });
         trained.probe.dispose();
@@ -346,8 +333,8 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     // 4. Results.
     const columns = Object.keys(rows[0]!) as Array<keyof MeasureRow>;
     const csv = [columns.join(','), ...rows.map((r) => columns.map((c) => (r[c] === null ? '' : String(r[c]))).join(','))].join('\n') + '\n';
-    writeFileAtomic(join(runDir, 'measure.csv'), csv);
-    writeJsonAtomic(join(runDir, 'measure.json'), {
+    writeFileAtomic(join(runDir, MEASURE_CSV_FILE), csv);
+    writeMeasureJson(runDir, {
       model: config.model,
       reinitialized: config.reinitialize,
       mode: config.mode,
@@ -355,7 +342,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
       num_hidden_layers: n,
       hidden_size: hidden,
       encoder_passes: passes,
-      datasets: Object.fromEntries(datasets.map((d) => [d.name, { ...Object.fromEntries(SPLITS.map((s) => [s, d.splits[s].length])), pad_to: d.padTo, skipped: d.skipped, truncated: d.truncated }])),
+      datasets: Object.fromEntries(datasets.map((d) => [d.name, { train: d.splits.train.length, dev: d.splits.dev.length, test: d.splits.test.length, pad_to: d.padTo, skipped: d.skipped, truncated: d.truncated }])),
       rows,
     });
     await plotMeasure(rows, join(runDir, 'measure'), { title: `${config.model}${config.reinitialize ? ' (reinitialised)' : ''}: structural probes per submodule (${config.mode} mode)` });
@@ -370,5 +357,5 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
 
 /** The resolved config as written to the run folder. */
 export function writeResolvedConfig(runDir: string, config: MeasureConfig): void {
-  writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(config));
+  writeFileAtomic(join(runDir, CONFIG_FILE), configToYaml(config));
 }

@@ -8,9 +8,10 @@
  *   on one machine or several sharing the folder, can work on one sweep.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { checkpointDir, hasCheckpoint, isFinished } from '../util/run-folder.js';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { readManifest, tryLock, unlock, updateManifest, type ManifestRun } from './manifest.js';
@@ -49,7 +50,7 @@ export function cliCommand(): { cmd: string; args: string[] } {
 const lockOf = (run: ManifestRun) => `${run.dir}.lock`;
 
 function trainArgs(run: ManifestRun, base: string, sweepDir: string, extra: string[]): string[] {
-  if (existsSync(join(run.dir, 'checkpoints', 'last', 'trainer_state.json'))) return ['train', '--resume', run.dir, '--log-level', 'warn', ...extra];
+  if (hasCheckpoint(checkpointDir(run.dir, 'last'))) return ['train', '--resume', run.dir, '--log-level', 'warn', ...extra];
   return ['train', '--config', base, ...run.overrides.flatMap((o) => ['--set', o]), '--set', `out_dir=${join(sweepDir, 'runs')}`, '--name', run.name, '--log-level', 'warn', ...extra];
 }
 
@@ -64,7 +65,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
   // Runs marked running whose worker is gone (a killed sweep) go back to pending; finished ones are recognised.
   updateManifest(sweepDir, (m) => {
     for (const r of m.runs) {
-      if (existsSync(join(r.dir, 'results.json'))) r.status = 'completed';
+      if (isFinished(r.dir)) r.status = 'completed';
       else if (r.status === 'running' && tryLock(lockOf(r))) {
         unlock(lockOf(r));
         r.status = 'pending';
@@ -82,7 +83,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
 
   const launch = (run: ManifestRun): Promise<void> => {
     const base = readManifest(sweepDir).base;
-    if (!existsSync(join(run.dir, 'results.json')) && !existsSync(join(run.dir, 'checkpoints', 'last', 'trainer_state.json'))) {
+    if (!isFinished(run.dir) && !hasCheckpoint(checkpointDir(run.dir, 'last'))) {
       rmSync(run.dir, { recursive: true, force: true });
     }
     const args = [...baseArgs, ...trainArgs(run, base, sweepDir, opts.runArgs ?? [])];
@@ -95,7 +96,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
         stderr = (stderr + chunk.toString()).slice(-4000);
       });
       child.on('close', (code, signal) => {
-        const ok = code === 0 && existsSync(join(run.dir, 'results.json'));
+        const ok = code === 0 && isFinished(run.dir);
         const seconds = (Date.now() - started) / 1000;
         if (ok) durations.push(seconds);
         const error = ok ? undefined : `${signal ? `killed by ${signal}` : `exit ${code}`}: ${stderr.trim().split('\n').slice(-8).join('\n')}`;

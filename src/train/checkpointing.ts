@@ -5,27 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { AdamW } from './optimizer.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { TopoprobeError } from '../util/errors.js';
-
-/**
- * A run's folder and its checkpoints/last: `out_dir/name` (default `<prefix>-<time>`) for a new run, which
- * must not hold a finished one, or the folder being resumed, which must hold a checkpoint.
- */
-export function runFolders(outDir: string, name: string | undefined, prefix: string, resume?: string): { runDir: string; lastDir: string } {
-  const runDir = resume ? resolve(resume) : resolve(outDir, name ?? `${prefix}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const lastDir = join(runDir, 'checkpoints', 'last');
-  if (!resume && existsSync(join(runDir, 'results.json'))) {
-    throw new TopoprobeError(`${runDir} already holds a finished run; choose another name or --resume it`);
-  }
-  if (resume && !existsSync(join(lastDir, 'trainer_state.json'))) {
-    throw new TopoprobeError(`--resume ${runDir}: no checkpoints/last/trainer_state.json to resume from`);
-  }
-  return { runDir, lastDir };
-}
 
 /** Writes a folder next to `dir` and renames it into place (the previous one removed after). */
 export function replaceDir(dir: string, write: (tmp: string) => void): void {

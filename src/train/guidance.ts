@@ -13,7 +13,7 @@
  * paper's choice for CoLA) or all.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DepthProbe } from '../probe/probe.js';
 import { probeMse, targetMetric } from '../probe/objective.js';
@@ -21,44 +21,39 @@ import type { GuideConfig, TrainConfig } from './config.js';
 import { guidanceWeight } from './schedule.js';
 import { TopoprobeError } from '../util/errors.js';
 import { scoredPositions, type ProbeMode } from '../probe/positions.js';
+import { MEASURE_FILE, measuredProbePath, readMeasureJson, type Selection } from '../util/run-folder.js';
 
 export interface Guide {
   config: GuideConfig;
   probe: DepthProbe;
 }
 
-/** Why a guide was chosen, when chosen by rule from a measure run. */
-export interface Selection {
-  from: string;
-  by: string;
-  chosen: Array<{ layer: number; value: number }>;
-}
+export type { Selection };
 
 /** Expands `select:` into guides using a measure run's results and probes. */
 export function selectGuides(config: TrainConfig): { guides: GuideConfig[]; selection?: Selection } {
   if (!config.select) return { guides: config.guidance };
   const sel = config.select;
-  const path = join(resolve(sel.from), 'measure.json');
-  if (!existsSync(path)) throw new TopoprobeError(`select.from: ${path} not found (expected a topoprobe measure run folder)`);
-  const measured = JSON.parse(readFileSync(path, 'utf8')) as { rows: Array<Record<string, number | null>> };
+  const from = resolve(sel.from);
+  const measured = readMeasureJson(from, 'select.from');
   const ranked = measured.rows
-    .filter((r) => typeof r[sel.by] === 'number')
-    .map((r) => ({ layer: r.submodule as number, value: r[sel.by] as number }))
+    .filter((r) => r[sel.by] !== null)
+    .map((r) => ({ layer: r.submodule, value: r[sel.by]! }))
     .sort((a, b) => a.value - b.value || a.layer - b.layer);
   if (ranked.length < sel.best) {
-    throw new TopoprobeError(`select.best: ${sel.best} submodules asked for, but ${path} has ${sel.by} for only ${ranked.length}`);
+    throw new TopoprobeError(`select.best: ${sel.best} submodules asked for, but ${join(from, MEASURE_FILE)} has ${sel.by} for only ${ranked.length}`);
   }
   const chosen = ranked.slice(0, sel.best);
   const guides = chosen.map(({ layer }) => ({
     layer,
     weight: sel.weight,
     labels: sel.labels,
-    probe: join(resolve(sel.from), 'probes', `sub-${layer}-${sel.by}.safetensors`),
+    probe: measuredProbePath(from, layer, sel.by),
     trainable: sel.trainable,
     examples: sel.examples,
     schedule: sel.schedule,
   }));
-  return { guides: [...config.guidance, ...guides], selection: { from: resolve(sel.from), by: sel.by, chosen } };
+  return { guides: [...config.guidance, ...guides], selection: { from, by: sel.by, chosen } };
 }
 
 /**
@@ -69,7 +64,7 @@ export function selectGuides(config: TrainConfig): { guides: GuideConfig[]; sele
 export function guideProbePath(g: GuideConfig, index: number): string {
   if (!existsSync(g.probe)) throw new TopoprobeError(`guidance[${index}].probe: ${g.probe} not found`);
   if (!statSync(g.probe).isDirectory()) return g.probe;
-  const file = join(g.probe, 'probes', `sub-${g.layer}-${targetMetric(g.labels)}.safetensors`);
+  const file = measuredProbePath(g.probe, g.layer, targetMetric(g.labels));
   if (!existsSync(file)) throw new TopoprobeError(`guidance[${index}].probe: ${g.probe} is a folder without ${file} (expected a topoprobe measure run that measured submodule ${g.layer})`);
   return file;
 }

@@ -23,7 +23,8 @@ import { AdamW, defaultNoDecay } from './optimizer.js';
 import { parameterGrads, applyGradients } from './step.js';
 import { makeSchedule } from './schedule.js';
 import { epochBatches, NonFiniteError, type TrainHooks } from './trainer.js';
-import { replaceDir, runFolders, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { RESULTS_FILE, runFolders } from '../util/run-folder.js';
 import { BertModel } from '../model/bert.js';
 import { MlmHead, mlmLoss } from '../model/mlm-head.js';
 import { parseBertConfig } from '../model/config.js';
@@ -357,7 +358,7 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
       corpus: { files: corpus.files, train_lines: trainLines.length, held_out_lines: heldOutLines.length, train_sequences: train.sequences.length, cut_lines: train.cut },
       seed: config.seed, wall_time_s: state.wallTime + (Date.now() - started) / 1000, backend: currentBackend()?.name ?? tf.getBackend(),
     };
-    if (status === 'completed') writeJsonAtomic(join(runDir, 'results.json'), res);
+    if (status === 'completed') writeJsonAtomic(join(runDir, RESULTS_FILE), res);
     return res;
   } finally {
     optimizer.dispose();

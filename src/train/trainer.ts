@@ -15,10 +15,11 @@ import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TrainConfig, TaskName } from './config.js';
-import { selectGuides, buildGuides, batchPositions, guideLoss, weightAt, type Guide, type Selection } from './guidance.js';
+import { selectGuides, buildGuides, batchPositions, guideLoss, weightAt, type Guide } from './guidance.js';
 import { AdamW, defaultNoDecay } from './optimizer.js';
 import { parameterGrads, applyGradients } from './step.js';
-import { replaceDir, runFolders, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { runFolders, writeTrainResult, type TrainResult } from '../util/run-folder.js';
 import { taskLoss } from './loss.js';
 import { makeSchedule } from './schedule.js';
 import { taskMetrics, primaryMetric } from './metrics.js';
@@ -52,23 +53,7 @@ export interface TrainHooks {
   shouldStop?: () => boolean;
 }
 
-export interface TrainResult {
-  runDir: string;
-  task: TaskName;
-  metric: string;
-  best: number | null;
-  final: number | null;
-  best_epoch: number | null;
-  best_step: number | null;
-  final_metrics: Record<string, number | null>;
-  seed: number;
-  wall_time_s: number;
-  backend: string;
-  status: 'completed' | 'stopped' | 'interrupted';
-  steps: number;
-  guidance: Array<Record<string, unknown>>;
-  selection?: Selection;
-}
+export type { TrainResult };
 
 interface TrainerState {
   epoch: number;
@@ -379,7 +364,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
       saveRunCheckpoint(lastDir, loaded, optimizer, guides, snapshot());
     }
     const res = result(status, lastEval);
-    if (status !== 'interrupted') writeJsonAtomic(join(runDir, 'results.json'), res);
+    if (status !== 'interrupted') writeTrainResult(runDir, res);
     return res;
   } finally {
     optimizer.dispose();
