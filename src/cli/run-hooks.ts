@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { progressBar } from './progress.js';
-import type { TrainHooks } from '../train/trainer.js';
+import type { TrainHooks } from '../train/loop.js';
 import { loadConfig } from '../util/config.js';
 import { createLogger } from '../util/log.js';
 import { CONFIG_FILE, LOG_FILE } from '../util/run-folder.js';

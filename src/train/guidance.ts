@@ -1,5 +1,6 @@
 /**
- * Probe guidance: the tree topological probe's loss at chosen submodules, added to the task loss.
+ * Probe guidance: the tree topological probe's loss at chosen submodules, a term added to the task loss
+ * (`guidanceTerm`; the fine-tuning objective in trainer.ts adds it):
  *
  *   loss = task loss + sum over guides of weight(t) * MSE(norms, labels)
  *
@@ -109,7 +110,32 @@ export function guideLoss(
   return probeMse(guide.probe.predict(rows), chosen.map((p) => p.length), guide.config.labels);
 }
 
-/** The guide's weight at an update. */
-export function weightAt(guide: Guide, step: number, totalSteps: number): number {
-  return guidanceWeight(guide.config.schedule, step, totalSteps, guide.config.weight);
+/**
+ * The guidance term of one batch: the sum over guides of weight(step) * the guide's probe loss (null when
+ * no guide contributes), and each guide's unweighted probe loss to log, keyed `layer_<submodule>` (0 for a
+ * batch without a selected example).
+ */
+export function guidanceTerm(
+  guides: readonly Guide[],
+  hiddenStates: ReadonlyMap<number, tf.Tensor3D>,
+  positions: readonly number[][],
+  labels: ArrayLike<number>,
+  step: number,
+  totalSteps: number,
+): { total: tf.Scalar | null; values: Record<string, number> } {
+  let total: tf.Scalar | null = null;
+  const values: Record<string, number> = {};
+  for (const guide of guides) {
+    const key = `layer_${guide.config.layer}`;
+    values[key] = 0;
+    const term = guideLoss(guide, hiddenStates.get(guide.config.layer)!, positions, labels);
+    if (!term) continue;
+    values[key] = term.dataSync()[0]!;
+    const weight = guidanceWeight(guide.config.schedule, step, totalSteps, guide.config.weight);
+    if (weight > 0) {
+      const weighted = tf.mul(term, weight) as tf.Scalar;
+      total = total ? (tf.add(total, weighted) as tf.Scalar) : weighted;
+    }
+  }
+  return { total, values };
 }

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adamwUpdate, squaredNorm } from '../backend/fused.js';
+import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -63,18 +64,21 @@ export class AdamW {
     }
   }
 
-  /** The moment estimates, for checkpointing. */
-  state(): { step: number; m: Map<string, tf.Variable>; v: Map<string, tf.Variable> } {
-    return { step: this.step, m: this.m, v: this.v };
+  /** Saves the step and the moments (`m.<name>`, `v.<name>`) as safetensors, for checkpoints. */
+  save(path: string): void {
+    const moments = [...this.m.entries()].flatMap(([name, t]) => [
+      { name: `m.${name}`, shape: [...t.shape], data: (t.dataSync() as Float32Array).slice() },
+      { name: `v.${name}`, shape: [...t.shape], data: (this.v.get(name)!.dataSync() as Float32Array).slice() },
+    ]);
+    writeSafetensors(path, moments, { metadata: { step: String(this.step) } });
   }
 
-  /** Restores moment estimates written by `state()`. */
-  load(state: { step: number; m: Map<string, tf.Tensor>; v: Map<string, tf.Tensor> }): void {
+  /** Restores what `save` wrote. */
+  restore(path: string): void {
+    const { tensors, metadata } = readSafetensors(path);
     this.dispose();
-    this.step = state.step;
-    for (const [k, t] of state.m) this.m.set(k, tf.variable(t, false));
-    for (const [k, t] of state.v) this.v.set(k, tf.variable(t, false));
-    // tf.variable shares the tensors' data; the caller still owns (and disposes) `state`'s tensors.
+    this.step = Number(metadata.step);
+    for (const [name, t] of tensors) (name.startsWith('m.') ? this.m : this.v).set(name.slice(2), tf.tidy(() => tf.variable(tf.tensor(t.data as Float32Array, t.shape), false)));
   }
 
   dispose(): void {

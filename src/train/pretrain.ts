@@ -3,9 +3,10 @@
  *
  *   read corpus lines, draw the held-out split -> tokenizer (optionally a vocabulary restricted to the
  *   pieces the training lines use) -> encode -> fresh model (or `init_from`, or the checkpoint being
- *   resumed) + MLM head tied to the word embeddings -> for each epoch, for each batch: mask, forward,
- *   MLM loss on the masked pieces, backward, clip, AdamW, log -> held-out MLM loss and masked-piece
- *   accuracy every N updates and at the end (next to a unigram baseline) -> model/ + results.json.
+ *   resumed) + MLM head tied to the word embeddings -> the masked-LM objective: mask a batch, forward,
+ *   MLM loss on the masked pieces; held-out MLM loss and masked-piece accuracy (next to a unigram
+ *   baseline) -> the training loop (loop.ts: backward, clip, AdamW, logging, evaluation before the first
+ *   update, every N updates and at the end, resume) -> model/ + results.json.
  *
  * The run folder mirrors `topoprobe train`'s: config.yaml, metrics.jsonl, log.jsonl, checkpoints/last
  * (model + MLM head + tokenizer + optimizer moments + trainer state) and results.json; `model/` is
@@ -14,16 +15,14 @@
  * dropout as an uninterrupted one and ends with the same numbers on the same backend.
  */
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { PretrainConfig } from './pretrain-config.js';
 import { maskSequence, checkMaskingOptions, type MaskingOptions, type MaskedSequence } from './masking.js';
 import { AdamW, defaultNoDecay } from './optimizer.js';
-import { parameterGrads, applyGradients } from './step.js';
 import { makeSchedule } from './schedule.js';
-import { epochBatches, NonFiniteError, type TrainHooks } from './trainer.js';
-import { replaceDir, saveOptimizerState, loadOptimizerState, trimMetrics } from './checkpointing.js';
+import { runLoop, NonFiniteError, type TrainHooks } from './loop.js';
 import { RESULTS_FILE, runFolders } from '../util/run-folder.js';
 import { BertModel } from '../model/bert.js';
 import { MlmHead, mlmLoss } from '../model/mlm-head.js';
@@ -39,7 +38,7 @@ import { restrictVocab } from '../tokenize/restrict.js';
 import { currentBackend } from '../backend/index.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { replaceDir, writeJsonAtomic } from '../util/fs.js';
 import { configToYaml } from '../util/config.js';
 
 /** The same hooks as fine-tuning's: log, progress, and stopping (as if interrupted) for Ctrl-C and tests. */
@@ -76,13 +75,11 @@ export interface PretrainResult {
   backend: string;
 }
 
-interface PretrainState {
-  epoch: number;
-  batch: number;
-  step: number;
-  modelRng: number[];
-  wallTime: number;
+/** Pretraining's own checkpointed state, beside the loop's. */
+interface PretrainExtra {
+  /** Word pieces (padding excluded) trained on so far. */
   piecesSeen: number;
+  /** The held-out scores before the first update. */
   initial: MlmScores | null;
 }
 
@@ -252,113 +249,65 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
     beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, epsilon: config.optimizer.eps, weightDecay: config.optimizer.weight_decay,
     noDecay: defaultNoDecay,
   });
-  const lengths = train.sequences.map((s) => s.length);
   const batchesPerEpoch = Math.ceil(train.sequences.length / config.batch_size);
   const totalSteps = config.max_steps ?? batchesPerEpoch * config.epochs;
-  const lrAt = makeSchedule({ kind: config.schedule.kind, peak: config.optimizer.lr, warmupRatio: config.schedule.warmup_ratio, totalSteps });
-
-  let state: PretrainState = { epoch: 1, batch: 0, step: 0, modelRng: model.rng.getState(), wallTime: 0, piecesSeen: 0, initial: null };
-  mkdirSync(runDir, { recursive: true });
-  const metricsPath = join(runDir, 'metrics.jsonl');
-  if (opts.resume) {
-    state = JSON.parse(readFileSync(join(lastDir, 'trainer_state.json'), 'utf8')) as PretrainState;
-    loadOptimizerState(join(lastDir, 'optimizer.safetensors'), optimizer);
-    model.rng.setState(state.modelRng);
-    trimMetrics(metricsPath, state.step);
-    log.info(`resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch}, update ${state.step}`);
-  } else {
-    writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(config));
-    writeFileAtomic(metricsPath, '');
-  }
-  const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
-  const snapshot = (): PretrainState => ({ ...state, modelRng: model.rng.getState(), wallTime: state.wallTime + (Date.now() - started) / 1000 });
-  const saveLast = () =>
-    replaceDir(lastDir, (tmp) => {
-      saveModelFolder(tmp, model, head, tokenizer, originalIds, vocabPath, 'F32');
-      saveOptimizerState(join(tmp, 'optimizer.safetensors'), optimizer);
-      writeJsonAtomic(join(tmp, 'trainer_state.json'), snapshot());
-    });
+  const saveModel = (dir: string, dtype: 'F32' | 'F16') => saveModelFolder(dir, model, head, tokenizer, originalIds, vocabPath, dtype);
   let lastEval: MlmScores | null = null;
-  const runEval = (epoch: number): MlmScores => {
-    const scores = evaluateMlm(model, head, heldOutMasks, tokenizer.padId, config.eval.batch_size);
-    record({ type: 'eval', step: state.step, epoch, held_out_loss: scores.loss, held_out_accuracy: scores.accuracy });
-    log.info(`held-out at update ${state.step}: MLM loss ${scores.loss.toFixed(4)}, masked accuracy ${scores.accuracy.toFixed(4)} (unigram: ${unigram.loss.toFixed(4)}, ${unigram.accuracy.toFixed(4)})`);
-    lastEval = scores;
-    return scores;
-  };
-  if (state.step === 0 && state.initial === null) state.initial = runEval(1);
-
-  let status: PretrainResult['status'] = 'completed';
   try {
-    outer: for (let epoch = state.epoch; ; epoch++) {
-      if (config.max_steps === undefined && epoch > config.epochs) break;
-      const batches = epochBatches(train.sequences.length, lengths, config.batch_size, config.seed, epoch, config.bucketing);
-      for (let b = epoch === state.epoch ? state.batch : 0; b < batches.length; b++) {
-        if (state.step >= totalSteps) break outer;
-        const rng = new Rng(batchSeed(config.seed, epoch, b));
-        const masked = batches[b]!.map((i) => {
-          const ids = train.sequences[i]!;
-          return maskSequence(ids, ids.map((id) => continues[id]!), rng, masking);
-        });
-        const { batch, flat, labels, count } = maskedBatch(masked, tokenizer.padId);
-        let correct = 0;
-        const { value, grads } = parameterGrads(params, () => {
+    const { status, state } = await runLoop<PretrainExtra>({
+      runDir, resume: Boolean(opts.resume), hooks, started, params, optimizer, rng: model.rng, configYaml: configToYaml(config),
+      lrAt: makeSchedule({ kind: config.schedule.kind, peak: config.optimizer.lr, warmupRatio: config.schedule.warmup_ratio, totalSteps }),
+      lengths: train.sequences.map((s) => s.length),
+      seed: config.seed, epochs: config.max_steps === undefined ? config.epochs : null, totalSteps, batchSize: config.batch_size, gradAccum: 1,
+      bucketing: config.bucketing, logEvery: config.log_every, maxGradNorm: config.max_grad_norm,
+      evaluate: { everySteps: config.eval.every_steps, eachEpoch: false, atStart: true }, earlyStopping: null, saveBest: false,
+      extra: { piecesSeen: 0, initial: null },
+      objective: {
+        progressTerm: 'mlm_loss',
+        hint: 'Try a lower learning rate',
+        // Masks come from (seed, epoch, batch), so a resumed run masks every batch as an uninterrupted one.
+        loss: (idx, at) => {
+          const rng = new Rng(batchSeed(config.seed, at.epoch, at.index));
+          const masked = idx.map((i) => {
+            const ids = train.sequences[i]!;
+            return maskSequence(ids, ids.map((id) => continues[id]!), rng, masking);
+          });
+          const { batch, flat, labels, count } = maskedBatch(masked, tokenizer.padId);
+          at.state.piecesSeen += batch.lengths.reduce((a, n) => a + n, 0);
           const out = model.forward(batch, { training: true, hiddenStates: 'none', pool: false });
           const { loss, predictions } = mlmLoss(head, out.lastHiddenState, flat, labels);
           const pred = predictions.dataSync();
           const gold = labels.dataSync();
+          let correct = 0;
           for (let k = 0; k < count; k++) if (pred[k] === gold[k]) correct += 1;
-          predictions.dispose();
-          return loss;
-        });
-        const loss = value.dataSync()[0]!;
-        value.dispose();
-        tf.dispose([flat, labels]);
-        state.piecesSeen += batch.lengths.reduce((a, n) => a + n, 0);
-        disposeBatch(batch);
-        if (!Number.isFinite(loss)) {
-          tf.dispose(Object.values(grads));
-          const kept = existsSync(join(lastDir, 'trainer_state.json')) ? `the last good checkpoint is ${lastDir}` : 'no checkpoint had been saved yet';
-          throw new NonFiniteError(`non-finite MLM loss at update ${state.step + 1}; stopped: ${kept}. Try a lower learning rate`);
-        }
-        const lr = lrAt(state.step);
-        const norm = applyGradients(optimizer, params, grads, lr, config.max_grad_norm);
-        state.step += 1;
-        state.batch = b + 1;
-        if (state.step % config.log_every === 0 || state.step === 1) {
-          record({ type: 'train', step: state.step, epoch, mlm_loss: loss, mlm_accuracy: correct / Math.max(1, count), lr, grad_norm: norm, pieces_seen: state.piecesSeen });
-        }
-        hooks.onProgress?.(state.step, totalSteps, { epoch, loss });
-        if (state.step % config.eval.every_steps === 0 && state.step < totalSteps) {
-          runEval(epoch);
-          saveLast();
-        }
-        await new Promise((r) => setImmediate(r));
-        if ((hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) || hooks.shouldStop?.()) {
-          saveLast();
-          status = 'interrupted';
-          break outer;
-        }
-      }
-      state.epoch = epoch + 1;
-      state.batch = 0;
-    }
+          return { loss, terms: { mlm_loss: loss.dataSync()[0]!, mlm_accuracy: correct / Math.max(1, count) } };
+        },
+        trainExtra: (s) => ({ pieces_seen: s.piecesSeen }),
+        nonFinite: (_terms, update) => `non-finite MLM loss at update ${update}`,
+        evaluate: (_epoch, s) => {
+          const scores = evaluateMlm(model, head, heldOutMasks, tokenizer.padId, config.eval.batch_size);
+          log.info(`held-out at update ${s.step}: MLM loss ${scores.loss.toFixed(4)}, masked accuracy ${scores.accuracy.toFixed(4)} (unigram: ${unigram.loss.toFixed(4)}, ${unigram.accuracy.toFixed(4)})`);
+          if (s.step === 0 && s.initial === null) s.initial = scores;
+          lastEval = scores;
+          return { record: { held_out_loss: scores.loss, held_out_accuracy: scores.accuracy } };
+        },
+        save: (tmp) => saveModel(tmp, 'F32'),
+      },
+    });
     let modelDir: string | null = null;
-    if (status === 'completed') {
-      const final = runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
-      saveLast();
+    if (status !== 'interrupted') {
       modelDir = join(runDir, 'model');
-      replaceDir(modelDir, (tmp) => saveModelFolder(tmp, model, head, tokenizer, originalIds, vocabPath, config.save_dtype));
-      lastEval = final;
+      replaceDir(modelDir, (tmp) => saveModel(tmp, config.save_dtype));
     }
+    const held: MlmScores = lastEval ?? state.initial!;
     const res: PretrainResult = {
-      runDir, modelDir, status, steps: state.step, epochs_completed: state.epoch - 1, pieces_seen: state.piecesSeen,
-      held_out: lastEval ?? state.initial!, initial: state.initial, unigram,
+      runDir, modelDir, status: status === 'interrupted' ? 'interrupted' : 'completed', steps: state.step, epochs_completed: state.epoch - 1, pieces_seen: state.piecesSeen,
+      held_out: held, initial: state.initial, unigram,
       parameters: model.parameterCount() + [...head.params.values()].reduce((n, v) => n + v.size, 0), vocab_size: tokenizer.vocabSize,
       corpus: { files: corpus.files, train_lines: trainLines.length, held_out_lines: heldOutLines.length, train_sequences: train.sequences.length, cut_lines: train.cut },
-      seed: config.seed, wall_time_s: state.wallTime + (Date.now() - started) / 1000, backend: currentBackend()?.name ?? tf.getBackend(),
+      seed: config.seed, wall_time_s: state.wallTime, backend: currentBackend()?.name ?? tf.getBackend(),
     };
-    if (status === 'completed') writeJsonAtomic(join(runDir, RESULTS_FILE), res);
+    if (res.status === 'completed') writeJsonAtomic(join(runDir, RESULTS_FILE), res);
     return res;
   } finally {
     optimizer.dispose();
