@@ -11,7 +11,7 @@
  * Optionally the paper authors' published scores (--paper, see ./paper.ts) become extra conditions, and
  * the X_ssp of the guided submodules (from a measure run) is plotted beside the scores.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { summarize, bootstrapCI, welchTTest, mannWhitneyU, wilcoxonSignedRank, holm } from '../util/stats.js';
@@ -20,7 +20,7 @@ import { readYaml } from '../util/config.js';
 import { CONFIG_FILE, MEASURE_FILE, RESULTS_FILE, readMeasureJson, readTrainResult } from '../util/run-folder.js';
 import { guideSchema, type GuideConfig } from '../train/config.js';
 import { TopoprobeError } from '../util/errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { renderVegaLite, SUBMODULE_AXIS_TITLE } from '../probe/plot.js';
 
 export type Which = 'best' | 'final';
@@ -137,14 +137,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new TopoprobeError(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-}
-
 function normalizeGuides(raw: unknown, where: string): GuideSpec[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new TopoprobeError(`${where}: guidance must be a list`);
@@ -158,10 +150,6 @@ function normalizeGuides(raw: unknown, where: string): GuideSpec[] {
   });
 }
 
-function finiteOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 /** Reads one run folder; a run without a score for `which` comes back as missing. */
 function readRun(dir: string, name: string, which: Which): { run?: RunEntry; missing?: MissingRun } {
   const results = readTrainResult(dir);
@@ -169,16 +157,11 @@ function readRun(dir: string, name: string, which: Which): { run?: RunEntry; mis
   const configPath = join(dir, CONFIG_FILE);
   // Without the resolved config (an older or copied run), the condition is what results.json records.
   const config = existsSync(configPath) ? readYaml(configPath) : { task: results.task, guidance: results.guidance };
-  const { task, metric } = results;
-  const seed = finiteOrNull(results.seed) ?? finiteOrNull(config.seed);
-  const best = finiteOrNull(results.best);
-  const final = finiteOrNull(results.final);
+  const { task, metric, seed, best, final } = results;
   const value = which === 'best' ? best : final;
   const guidance = normalizeGuides(config.guidance ?? results.guidance, existsSync(configPath) ? configPath : resultsPath);
   const collapsed = results.collapsed === true || (metric === 'mcc' && results.final === 0);
-  if (value === null) {
-    return { missing: { name, dir, status: String(results.status ?? 'unknown'), reason: `no ${which} ${metric} in results.json` }, run: undefined };
-  }
+  if (value === null) return { missing: { name, dir, status: results.status, reason: `no ${which} ${metric} in ${RESULTS_FILE}` } };
   return { run: { name, dir, seed, task, metric, best, final, value, collapsed, config: { ...config, task }, guidance } };
 }
 

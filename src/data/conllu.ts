@@ -7,7 +7,7 @@
  * multiword token are what the tree is over. Every problem with a file is a TopoprobeError naming the
  * file and the line (`path:line: ...`), and the column where one is at fault.
  */
-import { readFileSync } from 'node:fs';
+import { readText } from '../util/fs.js';
 import { TopoprobeError, check } from '../util/errors.js';
 
 export interface ConlluWord {
@@ -139,12 +139,7 @@ export function parseConllu(text: string, source: string): ConlluSentence[] {
 
 /** Reads and parses a CoNLL-U file (see parseConllu). */
 export function readConllu(path: string): ConlluSentence[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TopoprobeError(`cannot read CoNLL-U file ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const text = readText(path, 'CoNLL-U file');
   return parseConllu(text, path);
 }
 

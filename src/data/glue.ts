@@ -17,7 +17,8 @@
  * split and a layout per split (header, columns, row parser). A layout either has fixed columns (the header,
  * when it has one, must be exactly their names) or finds the columns it reads by name in the header (MNLI).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readText } from '../util/fs.js';
 import { join } from 'node:path';
 import { TopoprobeError, check } from '../util/errors.js';
 import { getLogger } from '../util/log.js';
@@ -235,18 +236,22 @@ function mnliLayout(split: GlueSplit): TsvLayout {
   };
 }
 
+/**
+ * A registry entry with the usual defaults: folder and data item named as the task, train.tsv / dev.tsv /
+ * test.tsv, no missing split, classification scored by accuracy.
+ */
+function entry(task: GlueTask, spec: Partial<TaskSpec> & Pick<TaskSpec, 'displayName' | 'labels' | 'layout'>): TaskSpec {
+  return { task, folder: task, dataItem: task, files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' }, missing: {}, regression: false, metrics: ['accuracy'], primary: 'accuracy', ...spec };
+}
+
 const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
-  cola: {
-    task: 'cola',
+  cola: entry('cola', {
     displayName: 'CoLA',
-    folder: 'cola',
-    dataItem: 'cola',
     files: { train: 'in_domain_train.tsv', dev: 'in_domain_dev.tsv' },
     missing: {
       test: 'the public CoLA release has no labelled test set (its files are in_domain_train.tsv, in_domain_dev.tsv and out_of_domain_dev.tsv)',
     },
     labels: ['unacceptable', 'acceptable'],
-    regression: false,
     metrics: ['mcc'],
     primary: 'mcc',
     layout: () => ({
@@ -258,12 +263,9 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
         label: binaryField(f, 1, COLA_COLUMNS, at),
       }),
     }),
-  },
-  mrpc: {
-    task: 'mrpc',
+  }),
+  mrpc: entry('mrpc', {
     displayName: 'MRPC',
-    folder: 'mrpc',
-    dataItem: 'mrpc',
     files: { train: 'msr_paraphrase_train.tsv', test: 'msr_paraphrase_test.tsv' },
     missing: {
       dev:
@@ -271,7 +273,6 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
         "which topoprobe does not have; use 'train' or 'test'",
     },
     labels: ['not_paraphrase', 'paraphrase'],
-    regression: false,
     metrics: ['accuracy', 'f1'],
     primary: 'f1',
     layout: () => ({
@@ -284,30 +285,18 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
         label: binaryField(f, 0, MRPC_COLUMNS, at),
       }),
     }),
-  },
-  rte: {
-    task: 'rte',
+  }),
+  rte: entry('rte', {
     displayName: 'RTE',
-    folder: 'rte',
-    dataItem: 'rte',
-    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
-    missing: {},
     labels: RTE_LABELS,
-    regression: false,
-    metrics: ['accuracy'],
-    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? pairLayout(RTE_TEST_COLUMNS, [0, 1, 2])
         : pairLayout(RTE_COLUMNS, [0, 1, 2], (f, at) => namedLabelField(f, 3, RTE_COLUMNS, RTE_LABELS, at)),
-  },
-  stsb: {
-    task: 'stsb',
+  }),
+  stsb: entry('stsb', {
     displayName: 'STS-B',
-    folder: 'stsb',
-    dataItem: 'stsb',
     files: { train: 'sts-train.tsv', dev: 'sts-dev.tsv', test: 'sts-test.tsv' },
-    missing: {},
     labels: null,
     regression: true,
     metrics: ['pearson', 'spearman'],
@@ -324,18 +313,10 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
         label: scoreField(f, 4, STSB_COLUMNS, at),
       }),
     }),
-  },
-  sst2: {
-    task: 'sst2',
+  }),
+  sst2: entry('sst2', {
     displayName: 'SST-2',
-    folder: 'sst2',
-    dataItem: 'sst2',
-    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
-    missing: {},
     labels: ['negative', 'positive'],
-    regression: false,
-    metrics: ['accuracy'],
-    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? headed(SST2_TEST_COLUMNS, (f, at) => ({ id: textField(f, 0, SST2_TEST_COLUMNS, at), sentence1: textField(f, 1, SST2_TEST_COLUMNS, at) }))
@@ -344,78 +325,44 @@ const TASKS: Readonly<Record<GlueTask, TaskSpec>> = {
             sentence1: textField(f, 0, SST2_COLUMNS, at),
             label: binaryField(f, 1, SST2_COLUMNS, at),
           })),
-  },
-  qnli: {
-    task: 'qnli',
+  }),
+  qnli: entry('qnli', {
     displayName: 'QNLI',
-    folder: 'qnli',
-    dataItem: 'qnli',
-    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
-    missing: {},
     labels: RTE_LABELS,
-    regression: false,
-    metrics: ['accuracy'],
-    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? pairLayout(QNLI_TEST_COLUMNS, [0, 1, 2])
         : pairLayout(QNLI_COLUMNS, [0, 1, 2], (f, at) => namedLabelField(f, 3, QNLI_COLUMNS, RTE_LABELS, at)),
-  },
-  qqp: {
-    task: 'qqp',
+  }),
+  qqp: entry('qqp', {
     displayName: 'QQP',
-    folder: 'qqp',
-    dataItem: 'qqp',
-    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
-    missing: {},
     labels: ['not_duplicate', 'duplicate'],
-    regression: false,
     metrics: ['accuracy', 'f1'],
     primary: 'f1',
     layout: (split) => (split === 'test' ? qqpLayout(QQP_TEST_COLUMNS, [1, 2], null) : qqpLayout(QQP_COLUMNS, [3, 4], 5)),
-  },
-  mnli: {
-    task: 'mnli',
+  }),
+  mnli: entry('mnli', {
     displayName: 'MNLI',
-    folder: 'mnli',
-    dataItem: 'mnli',
     files: { train: 'train.tsv', dev: 'dev_matched.tsv', test: 'test_matched.tsv' },
-    missing: {},
     labels: MNLI_LABELS,
-    regression: false,
-    metrics: ['accuracy'],
-    primary: 'accuracy',
     layout: mnliLayout,
-  },
-  'mnli-mm': {
-    task: 'mnli-mm',
+  }),
+  'mnli-mm': entry('mnli-mm', {
     displayName: 'MNLI-mm',
     folder: 'mnli',
     dataItem: 'mnli',
     files: { train: 'train.tsv', dev: 'dev_mismatched.tsv', test: 'test_mismatched.tsv' },
-    missing: {},
     labels: MNLI_LABELS,
-    regression: false,
-    metrics: ['accuracy'],
-    primary: 'accuracy',
     layout: mnliLayout,
-  },
-  wnli: {
-    task: 'wnli',
+  }),
+  wnli: entry('wnli', {
     displayName: 'WNLI',
-    folder: 'wnli',
-    dataItem: 'wnli',
-    files: { train: 'train.tsv', dev: 'dev.tsv', test: 'test.tsv' },
-    missing: {},
     labels: ['not_entailment', 'entailment'],
-    regression: false,
-    metrics: ['accuracy'],
-    primary: 'accuracy',
     layout: (split) =>
       split === 'test'
         ? pairLayout(WNLI_TEST_COLUMNS, [0, 1, 2])
         : pairLayout(WNLI_COLUMNS, [0, 1, 2], (f, at) => binaryField(f, 3, WNLI_COLUMNS, at)),
-  },
+  }),
 };
 
 /** The tasks topoprobe reads, in registry order. */
@@ -582,12 +529,7 @@ export function readGlueDetailed(task: GlueTask, split: GlueSplit, dataDir?: str
         'or point --data-dir or TOPOPROBE_DATA_DIR at a data directory that has it',
     );
   }
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TopoprobeError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const text = readText(path);
   return parseGlueDetailed(task, split, text, path);
 }
 

@@ -33,7 +33,8 @@
  * Whitespace runs inside a piece become one space, and empty pieces (a gloss ending in `;`) are dropped.
  * No piece is dropped for being short here: the corpus builder decides that (see scripts/build-corpus.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readText } from '../util/fs.js';
 import { join } from 'node:path';
 import { TopoprobeError } from '../util/errors.js';
 
@@ -163,12 +164,7 @@ export function readWordnetGlosses(dir: string = DEFAULT_WORDNET_DIR): WordnetGl
   }
   for (const file of WORDNET_DATA_FILES) {
     const path = join(dir, file);
-    let content: string;
-    try {
-      content = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new TopoprobeError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    const content = readText(path);
     files.push(path);
     let count = 0;
     content.split('\n').forEach((raw, i) => {

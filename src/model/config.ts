@@ -4,7 +4,8 @@
  * Field names are Hugging Face's own (snake_case), so a config round-trips unchanged; fields this
  * project does not use are kept as they were read (`extra`).
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJson } from '../util/fs.js';
 import { z } from 'zod';
 import { TopoprobeError } from '../util/errors.js';
 import type { Float32Tensor } from './safetensors.js';
@@ -89,13 +90,7 @@ export function parseBertConfig(raw: unknown, source = 'config'): BertConfig {
 /** Reads and validates `config.json`. */
 export function readBertConfig(path: string): BertConfig {
   if (!existsSync(path)) throw new TopoprobeError(`${path}: config.json not found`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new TopoprobeError(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-  return parseBertConfig(raw, path);
+  return parseBertConfig(readJson(path), path);
 }
 
 /** Number of outputs of the sequence-classification head: `num_labels`, else the size of `id2label`, else 2. */

@@ -12,12 +12,12 @@
  *    and treats an empty pair as no pair);
  *  - truncation (the library has none), longest-first on pairs as Rust does it.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { TopoprobeError, check } from '../util/errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { getLogger } from '../util/log.js';
 import {
   BERT_SPECIAL_TOKENS,
@@ -179,21 +179,6 @@ function parseWith<T extends z.ZodType>(schema: T, raw: unknown, what: string): 
   const result = schema.safeParse(raw);
   if (!result.success) throw new TopoprobeError(`${what}\n${describeIssues(result.error)}`);
   return result.data;
-}
-
-/** Reads and parses a JSON file; errors name the file. */
-function readJsonFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TopoprobeError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new TopoprobeError(`${path}: malformed JSON (${(err as Error).message})`, { cause: err });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -396,12 +381,12 @@ export class BertTokenizer {
     const jsonPath = join(dir, 'tokenizer.json');
     const configPath = join(dir, 'tokenizer_config.json');
     const vocabPath = join(dir, 'vocab.txt');
-    const rawConfig = existsSync(configPath) ? readJsonFile(configPath) : {};
+    const rawConfig = existsSync(configPath) ? readJson(configPath) : {};
     const log = getLogger();
     if (existsSync(jsonPath)) {
       log.debug({ path: jsonPath }, 'loading tokenizer.json');
       const config = parseWith(tokenizerConfigSchema, rawConfig, `${configPath}: invalid tokenizer config`);
-      return new BertTokenizer(readJsonFile(jsonPath), config, jsonPath);
+      return new BertTokenizer(readJson(jsonPath), config, jsonPath);
     }
     if (existsSync(vocabPath)) {
       log.debug({ path: vocabPath }, 'no tokenizer.json: generating one from vocab.txt');

@@ -7,7 +7,7 @@
  * the BertPreTokenizer, a WordPiece model, the `[CLS] $A [SEP]` / `[CLS] $A [SEP] $B:1 [SEP]:1`
  * template and a WordPiece decoder, with the special tokens as added tokens.
  */
-import { readFileSync } from 'node:fs';
+import { readText } from '../util/fs.js';
 import { TopoprobeError } from '../util/errors.js';
 
 /** The special tokens of BERT's vocabulary, by role. */
@@ -111,12 +111,7 @@ export function parseVocab(text: string): string[] {
 
 /** Reads and parses a `vocab.txt`; errors name the file. */
 export function readVocabFile(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TopoprobeError(`cannot read vocabulary ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const text = readText(path, 'vocabulary');
   return parseVocab(text);
 }
 

@@ -66,20 +66,16 @@ export const guideSchema = z
 
 export type GuideConfig = z.infer<typeof guideSchema>;
 
-export const selectSchema = z
-  .object({
+/** Guides chosen by rule from a measure run: each gets a guide's settings, its probe the measured one of `by`. */
+export const selectSchema = guideSchema
+  .omit({ layer: true, probe: true })
+  .extend({
     /** A `topoprobe measure` run folder. */
     from: z.string().min(1),
     /** The measured metric to rank submodules by (lower held-out MSE = more tree-like). */
     by: z.enum(['x_ssp', 'x_essp', 'x_sp']).default('x_ssp'),
     /** How many submodules to guide. */
     best: z.number().int().positive().default(1),
-    /** Settings of each selected guide (its probe is the measured one of the chosen metric). */
-    weight: z.number().nonnegative().default(10),
-    labels: guideLabels,
-    trainable: z.boolean().default(true),
-    examples: z.enum(['positive', 'all']).default('positive'),
-    schedule: z.enum(['constant', 'linear-decay', 'warmup']).default('constant'),
   })
   .strict();
 

@@ -13,11 +13,11 @@
  *   <run>/measure.json, measure.csv   a measure run (`measureJsonSchema`)
  *   <run>/probes/sub-<i>-<metric>.safetensors   a measure run's trained probe of submodule i
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { TopoprobeError } from './errors.js';
-import { writeJsonAtomic } from './fs.js';
+import { readJson, writeJsonAtomic } from './fs.js';
 
 export const CONFIG_FILE = 'config.yaml';
 export const LOG_FILE = 'log.jsonl';
@@ -74,19 +74,12 @@ export function runFolders(outDir: string, name: string | undefined, prefix: str
   return { runDir, lastDir };
 }
 
-function readJsonFile<S extends z.ZodType>(path: string, schema: S, what: string): z.infer<S> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new TopoprobeError(`${what}${path}: not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new TopoprobeError(`${what}${path}: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
-  }
-  return parsed.data;
+/** Reads a JSON file and validates it against `schema`; errors name the file and the first field at fault. */
+function readJsonFile<S extends z.ZodType>(path: string, schema: S): z.infer<S> {
+  const parsed = schema.safeParse(readJson(path));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new TopoprobeError(`${path}: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
 }
 
 // ---- measure.json ------------------------------------------------------------------------------------
@@ -95,30 +88,17 @@ const score = z.number().nullable();
 const count = z.number().int().nonnegative();
 
 export const measureRowSchema = z.object({
-  submodule: z.number().int().nonnegative(),
-  x_sp: score,
-  x_ssp: score,
-  x_essp: score,
-  spearman: score,
-  root_acc: score,
-  sp_train_sentences: count,
-  sp_test_sentences: count,
-  sp_test_tokens: count,
-  ssp_train_sentences: count,
-  ssp_test_sentences: count,
-  ssp_test_tokens: count,
+  submodule: count,
+  x_sp: score, x_ssp: score, x_essp: score, spearman: score, root_acc: score,
+  sp_train_sentences: count, sp_test_sentences: count, sp_test_tokens: count,
+  ssp_train_sentences: count, ssp_test_sentences: count, ssp_test_tokens: count,
 });
 
 export type MeasureRow = z.infer<typeof measureRowSchema>;
 
 export const measureJsonSchema = z.object({
-  model: z.string(),
-  reinitialized: z.boolean(),
-  mode: z.enum(['clean', 'paper']),
-  labels: z.enum(['greedy', 'exact']),
-  num_hidden_layers: count,
-  hidden_size: count,
-  encoder_passes: count,
+  model: z.string(), reinitialized: z.boolean(), mode: z.enum(['clean', 'paper']), labels: z.enum(['greedy', 'exact']),
+  num_hidden_layers: count, hidden_size: count, encoder_passes: count,
   datasets: z.record(z.string(), z.object({ train: count, dev: count, test: count, pad_to: count, skipped: count, truncated: count })),
   rows: z.array(measureRowSchema),
 });
@@ -133,7 +113,7 @@ export function writeMeasureJson(runDir: string, value: MeasureJson): void {
 export function readMeasureJson(runDir: string, what: string): MeasureJson {
   const path = join(resolve(runDir), MEASURE_FILE);
   if (!existsSync(path)) throw new TopoprobeError(`${what}: ${path} not found (expected a topoprobe measure run folder)`);
-  return readJsonFile(path, measureJsonSchema, '');
+  return readJsonFile(path, measureJsonSchema);
 }
 
 // ---- results.json of a train run ---------------------------------------------------------------------
@@ -148,19 +128,11 @@ export const selectionSchema = z.object({
 export type Selection = z.infer<typeof selectionSchema>;
 
 export const trainResultSchema = z.object({
-  runDir: z.string(),
-  task: z.string(),
-  metric: z.string(),
-  best: score,
-  final: score,
-  best_epoch: z.number().int().nullable(),
-  best_step: z.number().int().nullable(),
+  runDir: z.string(), task: z.string(), metric: z.string(),
+  best: score, final: score, best_epoch: z.number().int().nullable(), best_step: z.number().int().nullable(),
   final_metrics: z.record(z.string(), score),
-  seed: z.number().int(),
-  wall_time_s: z.number(),
-  backend: z.string(),
-  status: z.enum(['completed', 'stopped', 'interrupted']),
-  steps: count,
+  seed: z.number().int(), wall_time_s: z.number(), backend: z.string(),
+  status: z.enum(['completed', 'stopped', 'interrupted']), steps: count,
   guidance: z.array(z.record(z.string(), z.unknown())),
   selection: selectionSchema.optional(),
   collapsed: z.boolean().optional(),
@@ -176,5 +148,5 @@ export function writeTrainResult(runDir: string, value: TrainResult): void {
 export function readTrainResult(runDir: string): TrainResult {
   const path = join(runDir, RESULTS_FILE);
   if (!existsSync(path)) throw new TopoprobeError(`${runDir}: no ${RESULTS_FILE} (not a finished topoprobe train run folder)`);
-  return readJsonFile(path, trainResultSchema, '');
+  return readJsonFile(path, trainResultSchema);
 }
