@@ -254,7 +254,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     throw new TopoprobeError(`data.max_length: ${config.data.max_length} exceeds the model's max_position_embeddings ${model.config.max_position_embeddings}`);
   }
   mkdirSync(runDir, { recursive: true });
-  writeResolvedConfig(runDir, config);
+  writeFileAtomic(join(runDir, CONFIG_FILE), configToYaml(config));
   const cacheDir = join(runDir, 'cache');
   const cache = new StateCache(cacheDir, model.config.hidden_size);
   try {
@@ -353,9 +353,4 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     cache.close();
     rmSync(cacheDir, { recursive: true, force: true });
   }
-}
-
-/** The resolved config as written to the run folder. */
-export function writeResolvedConfig(runDir: string, config: MeasureConfig): void {
-  writeFileAtomic(join(runDir, CONFIG_FILE), configToYaml(config));
 }

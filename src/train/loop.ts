@@ -40,11 +40,12 @@ export class NonFiniteError extends TopoprobeError {}
 
 /** Where the loop is (checkpointed as trainer_state.json, with the objective's own fields `E` beside). */
 export interface LoopState {
+  /** The epoch, and the next batch index within it; updates applied; the model's random state. */
   epoch: number;
-  /** Next batch index within the epoch. */
   batch: number;
   step: number;
   modelRng: number[];
+  /** The best score so far, where, and evaluations since. */
   best: number | null;
   bestEpoch: number | null;
   bestStep: number | null;
@@ -80,14 +81,13 @@ export interface LoopSpec<E> {
   params: Map<string, tf.Variable>;
   optimizer: AdamW;
   lrAt: (step: number) => number;
-  /** The model's random stream (dropout). */
+  /** The model's random stream (dropout); the examples' lengths (for bucketing; their number is an epoch's size). */
   rng: { getState(): number[]; setState(state: number[]): void };
-  /** Example lengths (for bucketing); their number is an epoch's size. */
   lengths: readonly number[];
-  seed: number;
   /** Epochs to run (null: as many as totalSteps takes). */
   epochs: number | null;
   totalSteps: number;
+  seed: number;
   batchSize: number;
   gradAccum: number;
   bucketing: boolean;
@@ -96,9 +96,9 @@ export interface LoopSpec<E> {
   evaluate: { everySteps: number | null; eachEpoch: boolean; atStart: boolean };
   earlyStopping: number | null;
   saveBest: boolean;
-  /** The objective's own checkpointed state, fresh. */
-  extra: E;
+  /** The objective, and its own checkpointed state, fresh. */
   objective: Objective<E>;
+  extra: E;
 }
 
 /** Batches of example indices for one epoch: a seeded shuffle, then (optionally) length buckets. */

@@ -29,34 +29,15 @@ export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
 /** A run folder's name when none is given: `<prefix>-<UTC time>`, e.g. cola-2026-12-02T18-07-06-888Z. */
-export function timestampedName(prefix: string, now = new Date()): string {
-  return `${prefix}-${now.toISOString().replace(/[:.]/g, '-')}`;
-}
-
-/** A run's checkpoint folder. */
-export function checkpointDir(runDir: string, which: 'last' | 'best'): string {
-  return join(runDir, 'checkpoints', which);
-}
-
-/** Whether a checkpoint folder is complete (its trainer state is written last). */
-export function hasCheckpoint(dir: string): boolean {
-  return existsSync(join(dir, TRAINER_STATE_FILE));
-}
-
-/** Whether a run folder holds a finished run. */
-export function isFinished(runDir: string): boolean {
-  return existsSync(join(runDir, RESULTS_FILE));
-}
-
-/** The file of guide i's probe inside a train checkpoint. */
-export function guideProbeFile(checkpoint: string, index: number): string {
-  return join(checkpoint, `probe-${index}.safetensors`);
-}
-
+export const timestampedName = (prefix: string, now = new Date()) => `${prefix}-${now.toISOString().replace(/[:.]/g, '-')}`;
+export const checkpointDir = (runDir: string, which: 'last' | 'best') => join(runDir, 'checkpoints', which);
+/** A checkpoint is complete when its trainer state, written last, is there. */
+export const hasCheckpoint = (dir: string) => existsSync(join(dir, TRAINER_STATE_FILE));
+export const isFinished = (runDir: string) => existsSync(join(runDir, RESULTS_FILE));
+/** Guide i's probe inside a train checkpoint. */
+export const guideProbeFile = (checkpoint: string, index: number) => join(checkpoint, `probe-${index}.safetensors`);
 /** A measure run's probe of one submodule for one metric (x_sp, x_ssp, x_essp). */
-export function measuredProbePath(runDir: string, submodule: number, metric: string): string {
-  return join(runDir, 'probes', `sub-${submodule}-${metric}.safetensors`);
-}
+export const measuredProbePath = (runDir: string, submodule: number, metric: string) => join(runDir, 'probes', `sub-${submodule}-${metric}.safetensors`);
 
 /**
  * A train or pretrain run's folder and its checkpoints/last: `out_dir/name` (default `<prefix>-<time>`) for
