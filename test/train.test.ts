@@ -122,6 +122,16 @@ describe('topoprobe train', function () {
     expect(results).to.include({ metric: 'mcc', steps: total, status: 'completed' });
   });
 
+  it('holds no more tensors after each update than after the first (guided, with gradient accumulation)', async () => {
+    const counts: number[] = [];
+    await runTrain(base({ name: 'leak', grad_accum: 2, guidance: [{ layer: 1, weight: 10 }] }), {
+      log: silent,
+      onProgress: () => counts.push(tf.memory().numTensors),
+    });
+    expect(counts).to.have.length(4); // 64 examples / 16 per batch / 2 accumulated x 2 epochs
+    for (const c of counts) expect(c).to.equal(counts[0]);
+  });
+
   it('tracks X_ssp of chosen submodules at every epoch when asked', async () => {
     await runTrain(base({ name: 'track', track: { submodules: [0, 2], sentences: 24, epochs: 2 } }), { log: silent });
     const track = lines(join(scratch, 'track')).filter((l) => l.type === 'track') as unknown as Array<{ epoch: number; x_ssp: Record<string, number> }>;

@@ -154,7 +154,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
 
   let lastEvalStep = -1;
   /** Evaluates and records; true when early stopping says stop. */
-  const evaluate = (epoch: number): boolean => {
+  const runEval = (epoch: number): boolean => {
     lastEvalStep = state.step;
     let ev: ReturnType<Objective<E>['evaluate']>;
     try {
@@ -174,7 +174,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   };
 
   let status: 'completed' | 'stopped' | 'interrupted' = 'completed';
-  if (spec.evaluate.atStart && state.step === 0) evaluate(state.epoch);
+  if (spec.evaluate.atStart && state.step === 0) runEval(state.epoch);
   outer: for (let epoch = state.epoch; spec.epochs === null || epoch <= spec.epochs; epoch++) {
     const batches = epochBatches(spec.lengths.length, spec.lengths, spec.batchSize, spec.seed, epoch, spec.bucketing);
     for (let b = epoch === state.epoch ? state.batch : 0; b < batches.length; b += spec.gradAccum) {
@@ -196,7 +196,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
       const every = spec.evaluate.everySteps;
       // Not on the last update (the final evaluation follows), nor where the epoch's evaluation follows.
       if (every !== null && state.step % every === 0 && state.step < spec.totalSteps && !(spec.evaluate.eachEpoch && state.batch >= batches.length)) {
-        const stop = evaluate(epoch);
+        const stop = runEval(epoch);
         save(lastDir);
         if (stop) {
           status = 'stopped';
@@ -214,7 +214,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
     state.epoch = epoch + 1;
     state.batch = 0;
     if (spec.evaluate.eachEpoch) {
-      const stop = evaluate(epoch);
+      const stop = runEval(epoch);
       obj.afterEpoch?.(epoch, state, record);
       save(lastDir);
       if (stop) {
@@ -226,7 +226,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   if (status === 'stopped') hooks.log.info(`early stopping after ${state.badEvals} evaluations without improvement`);
   if (status === 'completed' && lastEvalStep !== state.step) {
     // The last update had no evaluation (max_steps inside an epoch, or no per-epoch evaluation).
-    evaluate(state.batch === 0 ? state.epoch - 1 : state.epoch);
+    runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
     save(lastDir);
   }
   return { status, state: snapshot() };

@@ -23,7 +23,7 @@ import { taskMetrics, primaryMetric } from './metrics.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { BertModel } from '../model/bert.js';
-import { readGlue, numLabels as glueNumLabels, glueTaskInfo, type GlueTask } from '../data/glue.js';
+import { readGlue, numLabels as glueNumLabels, glueTaskInfo } from '../data/glue.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
 import { DepthProbe } from '../probe/probe.js';
@@ -44,8 +44,7 @@ interface Example {
 }
 
 function readTask(config: TrainConfig, split: 'train' | 'dev' | 'test', dir: string): Array<{ s1: string; s2?: string; label: number }> {
-  const glue: GlueTask = config.task;
-  return readGlue(glue, split, dir).map((e) => {
+  return readGlue(config.task, split, dir).map((e) => {
     if (e.label === undefined) throw new TopoprobeError(`data.${split === config.data.train_split ? 'train' : 'eval'}_split: ${config.task} ${split} has no labels`);
     return { s1: e.sentence1, s2: e.sentence2, label: e.label };
   });
@@ -102,7 +101,8 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
 
   // Data.
   const { guides: guideConfigs, selection } = selectGuides(config);
-  const loaded = await loadModel(config.model, { head: { numLabels: glueNumLabels(config.task), regression: glueTaskInfo(config.task).regression }, dropout: config.dropout, seed: config.seed, dataDir: dir });
+  const regression = glueTaskInfo(config.task).regression;
+  const loaded = await loadModel(config.model, { head: { numLabels: glueNumLabels(config.task), regression }, dropout: config.dropout, seed: config.seed, dataDir: dir });
   const maxLength = Math.min(config.data.max_length, loaded.model.config.max_position_embeddings);
   const cap = <T>(rows: T[], max?: number, salt = 0) => (max !== undefined ? new Rng(config.seed + salt).shuffle([...rows]).slice(0, max) : rows);
   const trainRows = cap(readTask(config, config.data.train_split, dir), config.data.max_train_examples, 1);
@@ -110,7 +110,6 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
   const train = encodeAll(trainRows, loaded, maxLength);
   const evalSet = encodeAll(evalRows, loaded, maxLength);
   log.info(`${config.task}: ${train.examples.length} training and ${evalSet.examples.length} evaluation examples (${train.truncated + evalSet.truncated} truncated to ${maxLength} pieces)`);
-  const regression = glueTaskInfo(config.task).regression;
   const { model, tokenizer } = loaded;
   const guides = buildGuides(guideConfigs, model.config.hidden_size, model.config.num_hidden_layers, config.seed);
   if (config.track) {
