@@ -179,7 +179,7 @@ describe('topoprobe pretrain', function () {
 
   it('refuses to overwrite a finished run, to resume a folder without a checkpoint, and init_from with restrict', async () => {
     await expectRejects(runPretrain(config('a'), { log: silent }), 'already holds a finished run');
-    await expectRejects(runPretrain(config('x'), { log: silent }, { resume: join(scratch, 'nothing') }), 'no checkpoints/last/trainer_state.json to resume from');
+    await expectRejects(runPretrain(config('x'), { log: silent }, { resume: join(scratch, 'nothing') }), 'no complete checkpoint in checkpoints/ to resume from');
     await expectRejects(runPretrain(config('y', { init_from: 'builtin:tiny' }), { log: silent }), 'tokenizer.restrict', 'init_from');
   });
 

@@ -7,8 +7,9 @@ import { startBackend, type BackendArgs } from './common.js';
 import { loadConfig } from '../util/config.js';
 import { measureConfigSchema } from '../probe/config.js';
 import { runMeasure } from '../probe/measure.js';
-import { createLogger } from '../util/log.js';
-import { LOG_FILE, timestampedName } from '../util/run-folder.js';
+import { closeLogger, createLogger } from '../util/log.js';
+import { existsSync } from 'node:fs';
+import { LOG_FILE, checkRunName, removeStubRun, timestampedName } from '../util/run-folder.js';
 
 interface Args extends BackendArgs {
   config: string;
@@ -30,10 +31,13 @@ export const measureCommand: CommandModule<object, Args> = {
       .example('$0 measure --config configs/measure/bert-large-uncased.yaml --set mode=paper', '') as never,
   handler: async (args) => {
     const config = loadConfig(args.config, measureConfigSchema, args.set ?? []);
+    if (args.name !== undefined) checkRunName(args.name, '--name');
+    else if (config.name !== undefined) checkRunName(config.name, `${args.config}: name`);
     const name = args.name ?? config.name ?? timestampedName('measure');
     const runDir = resolve(config.out_dir, name);
-    const log = createLogger({ level: args['log-level'], file: join(runDir, LOG_FILE) });
+    const existed = existsSync(runDir);
     await startBackend(args);
+    const log = createLogger({ level: args['log-level'], file: join(runDir, LOG_FILE) });
     const bars = progressBars(' {phase} [{bar}] {value}/{total}');
     const phaseBars = new Map<string, cliProgress.SingleBar>();
     try {
@@ -56,6 +60,10 @@ export const measureCommand: CommandModule<object, Args> = {
         process.stdout.write(`${String(r.submodule).padStart(9)}  ${fmt(r.x_sp)}  ${fmt(r.x_ssp)}  ${fmt(r.x_essp)}  ${fmt(r.spearman)}  ${fmt(r.root_acc)}\n`);
       }
       process.stdout.write(`results: ${result.runDir}\n`);
+    } catch (err) {
+      await closeLogger();
+      removeStubRun(runDir, existed);
+      throw err;
     } finally {
       if (phaseBars.size > 0) bars.stop();
     }

@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
-import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
+import { resumeOfFinished, runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { setExitCode } from './exit-code.js';
 import { timestampedName } from '../util/run-folder.js';
 import { pretrainConfigSchema } from '../train/pretrain-config.js';
@@ -25,6 +25,7 @@ export const pretrainCommand: CommandModule<object, Args> = {
       .example('$0 pretrain --config configs/pretrain/mini.yaml', '')
       .example('$0 pretrain --resume runs/pretrain-mini', '') as never,
   handler: async (args) => {
+    if (resumeOfFinished(args)) return;
     const config = runConfig(args, pretrainConfigSchema);
     await startBackend(args);
     const name = config.name ?? timestampedName('pretrain');

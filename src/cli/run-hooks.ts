@@ -9,8 +9,8 @@ import type { z } from 'zod';
 import { progressBar } from './progress.js';
 import type { TrainHooks } from '../train/loop.js';
 import { loadConfig } from '../util/config.js';
-import { createLogger } from '../util/log.js';
-import { CONFIG_FILE, LOG_FILE } from '../util/run-folder.js';
+import { closeLogger, createLogger } from '../util/log.js';
+import { CONFIG_FILE, LOG_FILE, RESULTS_FILE, checkRunName, isFinished, removeStubRun } from '../util/run-folder.js';
 import { TopoprobeError } from '../util/errors.js';
 
 export interface RunArgs {
@@ -31,7 +31,16 @@ export function runConfig<S extends z.ZodType<{ name?: string }>>(args: RunArgs,
     return loadConfig(saved, schema);
   }
   const config = loadConfig(args.config!, schema, args.set ?? []);
-  return args.name ? { ...config, name: args.name } : config;
+  if (args.name !== undefined) checkRunName(args.name, '--name');
+  else if (config.name !== undefined) checkRunName(config.name, `${args.config}: name`);
+  return args.name !== undefined ? { ...config, name: args.name } : config;
+}
+
+/** `--resume` of a finished run: says so (it has nothing to do) and returns true. */
+export function resumeOfFinished(args: RunArgs): boolean {
+  if (!args.resume || !isFinished(resolve(args.resume))) return false;
+  process.stdout.write(`${resolve(args.resume)} is a finished run (${RESULTS_FILE} is there); nothing to resume\n`);
+  return true;
 }
 
 /**
@@ -43,6 +52,7 @@ export async function withRunHooks<T>(
   args: RunArgs,
   work: (hooks: TrainHooks) => Promise<T>,
 ): Promise<T> {
+  const existed = existsSync(run.runDir);
   const log = createLogger({ level: args['log-level'], file: join(run.runDir, LOG_FILE) });
   const bar = progressBar(` ${run.name} [{bar}] {value}/{total} updates | epoch {epoch} | ${run.lossLabel} {loss} | ETA {eta_formatted}`);
   let started = false;
@@ -66,6 +76,12 @@ export async function withRunHooks<T>(
         bar.update(done, { epoch: info.epoch, loss: info.loss.toFixed(4) });
       },
     });
+  } catch (err) {
+    // Refused before the run began (a bad model, data, a finished run): no stub folder is left behind (the
+    // log is closed first, or its writer would make the folder again).
+    await closeLogger();
+    removeStubRun(run.runDir, existed);
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
     if (started) bar.stop();

@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { startBackend, type BackendArgs } from './common.js';
-import { runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
+import { resumeOfFinished, runConfig, withRunHooks, type RunArgs } from './run-hooks.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 import { runTrain, type TrainResult } from '../train/trainer.js';
 import { setExitCode } from './exit-code.js';
@@ -36,6 +36,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .example('$0 train --config configs/cola/paper.yaml --set seed=5', '')
       .example('$0 train --resume runs/cola-paper-seed1', '') as never,
   handler: async (args) => {
+    if (resumeOfFinished(args)) return;
     const config = runConfig(args, trainConfigSchema);
     await startBackend(args);
     const guided = await runOne(config, args, args.resume);

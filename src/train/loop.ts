@@ -22,8 +22,8 @@ import type { AdamW } from './optimizer.js';
 import { accumulateGradients, applyGradients } from './step.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
-import { replaceDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
-import { CONFIG_FILE, METRICS_FILE, OPTIMIZER_FILE, TRAINER_STATE_FILE, checkpointDir, hasCheckpoint } from '../util/run-folder.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { CONFIG_FILE, METRICS_FILE, OPTIMIZER_FILE, TRAINER_STATE_FILE, checkpointDir, hasCheckpoint, recoverCheckpoint, replaceCheckpoint } from '../util/run-folder.js';
 
 /** What the caller (the CLI, a test) gives a training run: a log, progress, and ways to stop it. */
 export interface TrainHooks {
@@ -118,11 +118,35 @@ export function epochBatches(n: number, lengths: readonly number[], batchSize: n
   return bucketing ? rng.shuffle(batches) : batches;
 }
 
-/** Keeps the metrics.jsonl lines of updates up to `step`; later lines belong to an interrupted session. */
-export function trimMetrics(metricsPath: string, step: number): void {
-  if (!existsSync(metricsPath)) return;
-  const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
-  writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
+/**
+ * Keeps the metrics.jsonl lines of updates up to `step`; later lines belong to an interrupted session. A
+ * last line cut short (a kill or a full disk in the middle of an append) is dropped too; returns what was
+ * dropped, for the log. An unreadable line before the last is an error naming the file and line.
+ */
+export function trimMetrics(metricsPath: string, step: number): { later: number; torn: boolean } {
+  if (!existsSync(metricsPath)) return { later: 0, torn: false };
+  const lines = readFileSync(metricsPath, 'utf8').split('\n');
+  const kept: string[] = [];
+  let later = 0;
+  let torn = false;
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    let entry: { step?: unknown };
+    try {
+      entry = JSON.parse(line) as { step?: unknown };
+    } catch {
+      if (lines.slice(i + 1).every((l) => l === '')) {
+        torn = true;
+        return;
+      }
+      throw new TopoprobeError(`${metricsPath}:${i + 1}: not a JSON line; remove or repair it to resume`);
+    }
+    if (typeof entry.step !== 'number') throw new TopoprobeError(`${metricsPath}:${i + 1}: no "step" field`);
+    if (entry.step <= step) kept.push(line);
+    else later += 1;
+  });
+  if (later > 0 || torn) writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
+  return { later, torn };
 }
 
 export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ status: 'completed' | 'stopped' | 'interrupted'; state: LoopState & E }> {
@@ -132,10 +156,15 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   let state: LoopState & E = { epoch: 1, batch: 0, step: 0, modelRng: spec.rng.getState(), best: null, bestEpoch: null, bestStep: null, badEvals: 0, wallTime: 0, ...spec.extra };
   mkdirSync(runDir, { recursive: true });
   if (spec.resume) {
-    state = { ...state, ...(JSON.parse(readFileSync(join(lastDir, TRAINER_STATE_FILE), 'utf8')) as LoopState & E) };
+    state = { ...state, ...(readJson(join(lastDir, TRAINER_STATE_FILE)) as LoopState & E) };
     optimizer.restore(join(lastDir, OPTIMIZER_FILE));
     spec.rng.setState(state.modelRng);
-    trimMetrics(metricsPath, state.step);
+    const dropped = trimMetrics(metricsPath, state.step);
+    if (dropped.later > 0 || dropped.torn) {
+      const what = [dropped.later > 0 ? `${dropped.later} lines after update ${state.step}` : '', dropped.torn ? 'a last line cut short' : ''].filter(Boolean);
+      hooks.log.warn(`${METRICS_FILE}: dropped ${what.join(' and ')} (written after the checkpoint)`);
+    }
+    if (spec.saveBest) recoverCheckpoint(checkpointDir(runDir, 'best'));
     hooks.log.info(`resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch}, update ${state.step}`);
   } else {
     writeFileAtomic(join(runDir, CONFIG_FILE), spec.configYaml);
@@ -144,7 +173,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
   const snapshot = () => ({ ...state, modelRng: spec.rng.getState(), wallTime: state.wallTime + (Date.now() - spec.started) / 1000 });
   const save = (dir: string) =>
-    replaceDir(dir, (tmp) => {
+    replaceCheckpoint(dir, state.step, (tmp) => {
       obj.save(tmp);
       optimizer.save(join(tmp, OPTIMIZER_FILE));
       writeJsonAtomic(join(tmp, TRAINER_STATE_FILE), snapshot());

@@ -23,7 +23,7 @@ import { maskSequence, checkMaskingOptions, type MaskingOptions, type MaskedSequ
 import { AdamW, defaultNoDecay } from './optimizer.js';
 import { makeSchedule } from './schedule.js';
 import { runLoop, NonFiniteError, type TrainHooks } from './loop.js';
-import { RESULTS_FILE, runFolders } from '../util/run-folder.js';
+import { RESULTS_FILE, replaceCheckpoint, runFolders } from '../util/run-folder.js';
 import { BertModel } from '../model/bert.js';
 import { MlmHead, mlmLoss } from '../model/mlm-head.js';
 import { parseBertConfig } from '../model/config.js';
@@ -38,7 +38,7 @@ import { restrictVocab } from '../tokenize/restrict.js';
 import { currentBackend } from '../backend/index.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
-import { replaceDir, writeJsonAtomic } from '../util/fs.js';
+import { writeJsonAtomic } from '../util/fs.js';
 import { configToYaml } from '../util/config.js';
 
 /** The same hooks as fine-tuning's: log, progress, and stopping (as if interrupted) for Ctrl-C and tests. */
@@ -297,7 +297,7 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
     let modelDir: string | null = null;
     if (status !== 'interrupted') {
       modelDir = join(runDir, 'model');
-      replaceDir(modelDir, (tmp) => saveModel(tmp, config.save_dtype));
+      replaceCheckpoint(modelDir, state.step, (tmp) => saveModel(tmp, config.save_dtype));
     }
     const held: MlmScores = lastEval ?? state.initial!;
     const res: PretrainResult = {

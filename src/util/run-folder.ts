@@ -9,15 +9,23 @@
  *   <run>/metrics.jsonl               train / eval / track lines, each with its update `step`
  *   <run>/results.json                a finished train run (`trainResultSchema`) or pretrain run
  *   <run>/checkpoints/{last,best}/    model, tokenizer, optimizer.safetensors, probe-<i>.safetensors,
- *                                     trainer_state.json (written last: a checkpoint is complete with it)
+ *                                     trainer_state.json, and complete.json (written last: the update it
+ *                                     holds and every file's size; a checkpoint is complete with it)
+ *
+ * A checkpoint is replaced by {@link replaceCheckpoint}: the new one is written beside it (`last.tmp-*`),
+ * marked complete, then swapped in (the old one renamed to `last.old-*`, the new one to `last`, the old
+ * one removed). A crash at any instant leaves at least one complete checkpoint among `last` and its
+ * siblings, and {@link recoverCheckpoint} (on resume) puts the newest complete one back at `last`.
  *   <run>/measure.json, measure.csv   a measure run (`measureJsonSchema`)
  *   <run>/probes/sub-<i>-<metric>.safetensors   a measure run's trained probe of submodule i
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { TopoprobeError } from './errors.js';
 import { readJson, writeJsonAtomic } from './fs.js';
+import { faultPoint } from './fault.js';
 
 export const CONFIG_FILE = 'config.yaml';
 export const LOG_FILE = 'log.jsonl';
@@ -31,28 +39,175 @@ export const OPTIMIZER_FILE = 'optimizer.safetensors';
 /** A run folder's name when none is given: `<prefix>-<UTC time>`, e.g. cola-2026-12-02T18-07-06-888Z. */
 export const timestampedName = (prefix: string, now = new Date()) => `${prefix}-${now.toISOString().replace(/[:.]/g, '-')}`;
 export const checkpointDir = (runDir: string, which: 'last' | 'best') => join(runDir, 'checkpoints', which);
-/** A checkpoint is complete when its trainer state, written last, is there. */
-export const hasCheckpoint = (dir: string) => existsSync(join(dir, TRAINER_STATE_FILE));
+export const COMPLETE_FILE = 'complete.json';
 export const isFinished = (runDir: string) => existsSync(join(runDir, RESULTS_FILE));
+
+const completeSchema = z.object({ step: z.number().int().nonnegative(), files: z.record(z.string(), z.number().int().nonnegative()) });
+
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((e) => {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    return e.isDirectory() ? filesUnder(dir, rel) : e.isFile() ? [rel] : [];
+  });
+}
+
+/**
+ * The update a checkpoint folder holds when it is complete (its complete.json there, every file it lists
+ * with that size), else null. A folder of an earlier topoprobe (no complete.json) counts when it sits at
+ * its own name (`last`, `best`) with its trainer state, since only complete folders were renamed there.
+ */
+export function checkpointStep(dir: string): number | null {
+  try {
+    if (!existsSync(join(dir, COMPLETE_FILE))) {
+      if (!/^(last|best)$/.test(basename(dir)) || !existsSync(join(dir, TRAINER_STATE_FILE))) return null;
+      const step = (readJson(join(dir, TRAINER_STATE_FILE)) as { step?: unknown }).step;
+      return typeof step === 'number' ? step : null;
+    }
+    const marker = completeSchema.safeParse(readJson(join(dir, COMPLETE_FILE)));
+    if (!marker.success) return null;
+    for (const [file, size] of Object.entries(marker.data.files)) {
+      const path = join(dir, file);
+      if (!existsSync(path) || statSync(path).size !== size) return null;
+    }
+    return marker.data.step;
+  } catch {
+    return null;
+  }
+}
+
+/** A checkpoint folder (checkpoints/last or best) is complete; see {@link checkpointStep}. */
+export const hasCheckpoint = (dir: string) => checkpointStep(dir) !== null;
+
+/** `dir` and its `<name>.tmp-*` / `<name>.old-*` siblings (left by a save that was cut short). */
+function checkpointCandidates(dir: string): string[] {
+  const parent = dirname(dir);
+  const name = basename(dir);
+  if (!existsSync(parent)) return [];
+  const siblings = readdirSync(parent).filter((f) => f.startsWith(`${name}.tmp-`) || f.startsWith(`${name}.old-`)).sort();
+  return [...(existsSync(dir) ? [dir] : []), ...siblings.map((f) => join(parent, f))];
+}
+
+function removeSiblings(dir: string): void {
+  for (const c of checkpointCandidates(dir)) {
+    if (c === dir) continue;
+    faultPoint('rm', c);
+    rmSync(c, { recursive: true, force: true });
+  }
+}
+
+const sidePath = (dir: string, kind: 'tmp' | 'old') => `${dir}.${kind}-${process.pid}-${randomBytes(3).toString('hex')}`;
+
+/**
+ * Writes a checkpoint for update `step` into `dir` (checkpoints/last or best) so that a crash at any
+ * instant leaves a complete checkpoint: `write` fills a fresh sibling folder, complete.json marks it
+ * complete, and two renames swap it in. A failed write removes its partial folder (so a resume after
+ * freeing space works); a successful swap removes every stale sibling.
+ */
+export function replaceCheckpoint(dir: string, step: number, write: (tmp: string) => void): void {
+  const tmp = sidePath(dir, 'tmp');
+  try {
+    faultPoint('mkdir', tmp);
+    mkdirSync(tmp, { recursive: true });
+    write(tmp);
+    const files = Object.fromEntries(filesUnder(tmp).map((f) => [f, statSync(join(tmp, f)).size]));
+    writeJsonAtomic(join(tmp, COMPLETE_FILE), completeSchema.parse({ step, files }));
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  let old: string | null = null;
+  if (existsSync(dir)) {
+    old = sidePath(dir, 'old');
+    faultPoint('rename', dir);
+    renameSync(dir, old);
+  }
+  try {
+    faultPoint('rename', tmp);
+    renameSync(tmp, dir);
+  } catch (err) {
+    if (old && !existsSync(dir)) renameSync(old, dir);
+    throw err;
+  }
+  removeSiblings(dir);
+}
+
+/**
+ * Puts the newest complete checkpoint among `dir` and its siblings at `dir` (a crash can leave it beside
+ * it) and returns its update, or null when there is none. Stale siblings are removed.
+ */
+export function recoverCheckpoint(dir: string): number | null {
+  const complete = checkpointCandidates(dir)
+    .map((c) => ({ c, step: checkpointStep(c) }))
+    .filter((x): x is { c: string; step: number } => x.step !== null);
+  if (complete.length === 0) return null;
+  // The newest; at equal updates the one already in place.
+  const best = complete.reduce((a, b) => (b.step > a.step || (b.step === a.step && b.c === dir) ? b : a));
+  if (best.c !== dir) {
+    if (existsSync(dir)) {
+      const aside = sidePath(dir, 'old');
+      faultPoint('rename', dir);
+      renameSync(dir, aside);
+    }
+    faultPoint('rename', best.c);
+    renameSync(best.c, dir);
+  }
+  removeSiblings(dir);
+  return best.step;
+}
+
+/** Whether a run folder can be resumed: some complete checkpoint of checkpoints/last (in place or beside it). */
+export function canResume(runDir: string): boolean {
+  const dir = checkpointDir(runDir, 'last');
+  return checkpointCandidates(dir).some((c) => checkpointStep(c) !== null);
+}
+
+/** A path inside `base` (for names read from files or flags); null when it would lie outside. */
+export function insideFolder(base: string, path: string): string | null {
+  const abs = resolve(base, path);
+  const rel = relative(resolve(base), abs);
+  return rel !== '' && !isAbsolute(rel) && rel.split(sep)[0] !== '..' ? abs : null;
+}
 /** Guide i's probe inside a train checkpoint. */
 export const guideProbeFile = (checkpoint: string, index: number) => join(checkpoint, `probe-${index}.safetensors`);
 /** A measure run's probe of one submodule for one metric (x_sp, x_ssp, x_essp). */
 export const measuredProbePath = (runDir: string, submodule: number, metric: string) => join(runDir, 'probes', `sub-${submodule}-${metric}.safetensors`);
 
 /**
+ * Refuses a run name that is not one plain folder name (a path separator, `.`, `..`, empty): `what` names
+ * where it came from (`--name`, the config's `name`). A name like `../x` would put the run outside out_dir.
+ */
+export function checkRunName(name: string, what: string): void {
+  if (name === '' || name === '.' || name === '..' || /[\\/\0]/.test(name)) {
+    throw new TopoprobeError(`${what}: ${JSON.stringify(name)} is not a run folder name (one folder name: no "/", "\\", "." or "..")`);
+  }
+}
+
+/**
  * A train or pretrain run's folder and its checkpoints/last: `out_dir/name` (default `<prefix>-<time>`) for
- * a new run, which must not hold a finished one, or the folder being resumed, which must hold a checkpoint.
+ * a new run, which must not hold a finished one, or the folder being resumed, which must hold a complete
+ * checkpoint (put back at checkpoints/last if a crash left it beside it, see {@link recoverCheckpoint}).
  */
 export function runFolders(outDir: string, name: string | undefined, prefix: string, resume?: string): { runDir: string; lastDir: string } {
+  if (!resume && name !== undefined) checkRunName(name, 'name');
   const runDir = resume ? resolve(resume) : resolve(outDir, name ?? timestampedName(prefix));
   const lastDir = checkpointDir(runDir, 'last');
-  if (!resume && isFinished(runDir)) {
-    throw new TopoprobeError(`${runDir} already holds a finished run; choose another name or --resume it`);
+  if (isFinished(runDir)) {
+    throw new TopoprobeError(resume ? `--resume ${runDir}: the run is finished (${RESULTS_FILE}); nothing to resume` : `${runDir} already holds a finished run; choose another name`);
   }
-  if (resume && !hasCheckpoint(lastDir)) {
-    throw new TopoprobeError(`--resume ${runDir}: no checkpoints/last/${TRAINER_STATE_FILE} to resume from`);
+  if (resume && recoverCheckpoint(lastDir) === null) {
+    throw new TopoprobeError(`--resume ${runDir}: no complete checkpoint in checkpoints/ to resume from`);
   }
   return { runDir, lastDir };
+}
+
+/**
+ * Removes a run folder that a command created and that holds nothing but its log (the command was refused
+ * before the run began), so a refused run leaves no stub behind.
+ */
+export function removeStubRun(runDir: string, existedBefore: boolean): void {
+  if (existedBefore || !existsSync(runDir)) return;
+  const entries = readdirSync(runDir);
+  if (entries.every((e) => e === LOG_FILE)) rmSync(runDir, { recursive: true, force: true });
 }
 
 /** Reads a JSON file and validates it against `schema`; errors name the file and the first field at fault. */
