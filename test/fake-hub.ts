@@ -9,6 +9,26 @@ export const sha256 = (b: Buffer): string => createHash('sha256').update(b).dige
 /** The git blob hash the hub sends as ETag for regular (non-LFS) files. */
 export const gitSha1 = (b: Buffer): string => createHash('sha1').update(`blob ${b.byteLength}\0`).update(b).digest('hex');
 
+/**
+ * Ways the server that sends a file's body misbehaves (the hub for regular files, the CDN for LFS
+ * files), except `no-answer`, which is the hub's for any file.
+ */
+export type Fault =
+  /** Content-Length, then half the body and the connection destroyed. */
+  | 'truncate'
+  /** No Content-Length (chunked), half the body, the connection destroyed before the last chunk. */
+  | 'truncate-chunked'
+  /** No Content-Length and no chunking: half the body, then a clean close, which looks like the end. */
+  | 'truncate-unframed'
+  /** No Content-Length and no chunking, the whole body, then a clean close (valid, if old-fashioned). */
+  | 'unframed'
+  /** The right length, one byte changed. */
+  | 'corrupt'
+  /** Content-Length and half the body, then nothing: the connection stays open, silent. */
+  | 'stall'
+  /** The hub reads the request and never answers (the connection stays open). */
+  | 'no-answer';
+
 export interface Recorded {
   server: 'hub' | 'cdn';
   path: string;
@@ -24,8 +44,10 @@ export interface Recorded {
 export class FakeHub {
   readonly requests: Recorded[] = [];
   readonly repos = new Map<string, Map<string, Buffer>>();
-  /** Files the CDN cuts off halfway (socket destroyed after half the body). */
-  readonly truncate = new Set<string>();
+  /** Files whose body is served wrong (see {@link Fault}), by file name. */
+  readonly faults = new Map<string, Fault>();
+  /** Headers the hub adds to (or replaces in) its answer for a file, by file name: e.g. a wrong x-linked-size. */
+  readonly extraHeaders = new Map<string, Record<string, string>>();
   /** Answer unknown repos with 401 RepoNotFound (as the real hub does without a token) instead of 404. */
   unknownRepoStatus = 404;
   private hub!: Server;
@@ -67,6 +89,8 @@ export class FakeHub {
       return void res.writeHead(this.unknownRepoStatus, { 'x-error-code': 'RepoNotFound', 'x-error-message': 'Repository not found' }).end('Repository not found');
     }
     if (revision !== 'main' && revision !== COMMIT) return void res.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end('Invalid rev id');
+    if (this.faults.get(file) === 'no-answer') return; // never answered; stop() closes the connection
+    const extra = this.extraHeaders.get(file) ?? {};
     const content = repo.get(file);
     if (!content) return void res.writeHead(404, { 'x-error-code': 'EntryNotFound', 'x-repo-commit': COMMIT }).end('Entry not found');
     if (file.endsWith('.safetensors')) {
@@ -77,11 +101,11 @@ export class FakeHub {
         'x-linked-size': String(content.byteLength),
         'x-repo-commit': COMMIT,
         etag: `"${gitSha1(Buffer.from('lfs pointer'))}"`,
+        ...extra,
       });
       return void res.end();
     }
-    res.writeHead(200, { etag: `"${gitSha1(content)}"`, 'x-repo-commit': COMMIT, 'content-length': content.byteLength, 'content-type': 'text/plain' });
-    res.end(content);
+    sendBody(res, { etag: `"${gitSha1(content)}"`, 'x-repo-commit': COMMIT, 'content-type': 'text/plain', ...extra }, content, this.faults.get(file));
   }
 
   private serveCdn(req: IncomingMessage, res: ServerResponse): void {
@@ -91,12 +115,39 @@ export class FakeHub {
     const file = url.searchParams.get('filename') ?? '';
     const content = [...this.repos.values()].flatMap((r) => [...r.values()]).find((c) => sha256(c) === hash);
     if (!content) return void res.writeHead(404).end();
-    res.writeHead(200, { etag: `"cdn-${hash!.slice(0, 12)}"`, 'content-length': content.byteLength, 'content-type': 'application/octet-stream' });
-    if (this.truncate.has(file)) {
-      res.write(content.subarray(0, content.byteLength >> 1), () => setTimeout(() => res.socket?.destroy(), 20));
-      return;
+    sendBody(res, { etag: `"cdn-${hash!.slice(0, 12)}"`, 'content-type': 'application/octet-stream' }, content, this.faults.get(file));
+  }
+}
+
+/** A 200 with `content` and `headers` (plus Content-Length, unless the fault leaves it out), served with `fault`. */
+function sendBody(res: ServerResponse, headers: Record<string, string>, content: Buffer, fault: Fault | undefined): void {
+  const half = content.subarray(0, content.byteLength >> 1);
+  const sized = { ...headers, 'content-length': String(content.byteLength) };
+  const destroySoon = (): void => void setTimeout(() => res.socket?.destroy(), 20);
+  switch (fault) {
+    case 'truncate':
+      res.writeHead(200, sized);
+      return void res.write(half, destroySoon);
+    case 'truncate-chunked':
+      res.writeHead(200, headers);
+      return void res.write(half, destroySoon);
+    case 'truncate-unframed':
+    case 'unframed':
+      res.useChunkedEncodingByDefault = false; // the body then ends where the connection does
+      res.writeHead(200, { ...headers, connection: 'close' });
+      return void res.end(fault === 'unframed' ? content : half);
+    case 'corrupt': {
+      const changed = Buffer.from(content);
+      changed[changed.byteLength >> 1] ^= 0xff;
+      res.writeHead(200, sized);
+      return void res.end(changed);
     }
-    res.end(content);
+    case 'stall':
+      res.writeHead(200, sized);
+      return void res.write(half);
+    default:
+      res.writeHead(200, sized);
+      res.end(content);
   }
 }
 
@@ -105,3 +156,8 @@ export function listen(server: Server): Promise<string> {
 }
 
 /** fetch that refuses anything but the local fake servers, so no test can reach the network. */
+export const localFetch: typeof fetch = (input, init) => {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  if (url.hostname !== '127.0.0.1') throw new Error(`test tried to reach ${url.href}`);
+  return fetch(input, init);
+};

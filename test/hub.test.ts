@@ -4,18 +4,12 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bertParameterShapes, parseBertConfig } from '../src/model/config.js';
 import { loadCheckpoint, saveCheckpoint, type WeightMap } from '../src/model/checkpoint.js';
-import { hubCacheDir, resolveModel, type ResolveModelOptions } from '../src/model/hub.js';
+import { DEFAULT_HUB_TIMEOUT_SECONDS, hubCacheDir, hubTimeoutSeconds, resolveModel, type ResolveModelOptions } from '../src/model/hub.js';
 import { writeSafetensors } from '../src/model/safetensors.js';
 import { expectRejects } from './helpers.js';
-import { COMMIT, FakeHub, sha256, gitSha1 } from './fake-hub.js';
+import { COMMIT, FakeHub, localFetch, sha256, gitSha1 } from './fake-hub.js';
 
 const TINY = { model_type: 'bert', vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8 };
-
-const localFetch: typeof fetch = (input, init) => {
-  const url = new URL(input instanceof Request ? input.url : String(input));
-  if (url.hostname !== '127.0.0.1') throw new Error(`test tried to reach ${url.href}`);
-  return fetch(input, init);
-};
 
 function randomWeights(seed: number): WeightMap {
   const config = parseBertConfig(TINY);
@@ -111,7 +105,8 @@ describe('hub', () => {
   });
   beforeEach(() => {
     hub.requests.length = 0;
-    hub.truncate.clear();
+    hub.faults.clear();
+    hub.extraHeaders.clear();
     hub.unknownRepoStatus = 404;
   });
 
@@ -211,7 +206,7 @@ describe('hub', () => {
 
   it('an interrupted download leaves nothing in blobs or snapshots, and a retry succeeds', async () => {
     const cache = freshCache();
-    hub.truncate.add('model.safetensors');
+    hub.faults.set('model.safetensors', 'truncate');
     const repoDir = join(cache, 'models--google-bert--tiny-bert');
     await expectRejects(resolveModel('google-bert/tiny-bert', options(cache)), `/google-bert/tiny-bert/resolve/${COMMIT}/model.safetensors`, 'download failed');
     const config = hub.repos.get('google-bert/tiny-bert')!.get('config.json')!;
@@ -219,7 +214,7 @@ describe('hub', () => {
     expect(tree(join(repoDir, 'snapshots'))).to.deep.equal([COMMIT, `${COMMIT}/config.json`]);
     expect(existsSync(join(repoDir, 'refs', 'main'))).to.equal(false);
 
-    hub.truncate.clear();
+    hub.faults.clear();
     const snapshot = await resolveModel('google-bert/tiny-bert', options(cache));
     expect(existsSync(join(snapshot, 'model.safetensors'))).to.equal(true);
   });
@@ -258,7 +253,9 @@ describe('hub', () => {
   });
 
   it('a repo without safetensors weights, or without a tokenizer, is an error saying so', async () => {
-    await expectRejects(resolveModel('org/pytorch-only', options(freshCache())), 'org/pytorch-only', 'no safetensors weights', 'safe_serialization=True');
+    const message = await expectRejects(resolveModel('org/pytorch-only', options(freshCache())), 'org/pytorch-only', 'no safetensors weights', 'safe_serialization=True');
+    expect(message).not.to.include('--revision'); // no command has such a flag
+    expect(message).to.include('snapshot_download("org/pytorch-only", revision="refs/pr/N")');
     await expectRejects(resolveModel('org/no-tokenizer', options(freshCache())), 'org/no-tokenizer', 'no tokenizer', 'vocab.txt');
   });
 
@@ -281,5 +278,182 @@ describe('hub', () => {
     expect(hubCacheDir({ XDG_CACHE_HOME: '/z' })).to.equal('/z/huggingface/hub');
     expect(hubCacheDir({})).to.equal(join(homedir(), '.cache', 'huggingface', 'hub'));
     expect(hubCacheDir({ HF_HOME: '~/hf' })).to.equal(join(homedir(), 'hf', 'hub'));
+  });
+
+  describe('the cache is never poisoned', () => {
+    const REPO = 'google-bert/tiny-bert';
+    const repoDir = (cache: string): string => join(cache, 'models--google-bert--tiny-bert');
+    const content = (file: string): Buffer => hub.repos.get(REPO)!.get(file)!;
+    /** The blob name a file gets: the sha256 for LFS files, the git sha1 otherwise. */
+    const blobName = (file: string): string => (file.endsWith('.safetensors') ? sha256(content(file)) : gitSha1(content(file)));
+    const resolveUrl = (file: string, revision = COMMIT): string => `${hub.hubUrl}/${REPO}/resolve/${revision}/${file}`;
+
+    /** After a failed download of `file`: no blob of that name, no temp file; then a good download puts the right bytes there. */
+    async function expectCleanThenRetry(cache: string, file: string): Promise<void> {
+      const blobs = tree(join(repoDir(cache), 'blobs'));
+      expect(blobs, 'blobs after the failure').not.to.include(blobName(file));
+      expect(blobs.filter((b) => b.includes('.incomplete')), 'temp files left').to.deep.equal([]);
+      expect(existsSync(join(repoDir(cache), 'refs', 'main')), 'refs/main').to.equal(false);
+      hub.faults.clear();
+      hub.extraHeaders.clear();
+      const snapshot = await resolveModel(REPO, options(cache));
+      expect(readFileSync(join(repoDir(cache), 'blobs', blobName(file))).equals(content(file)), 'the retried blob').to.equal(true);
+      expect(readFileSync(join(snapshot, file)).equals(content(file))).to.equal(true);
+    }
+
+    it('a 200 with no Content-Length whose body ends early (a clean close) is rejected: a regular file by its git sha1, an LFS file by X-Linked-Size', async () => {
+      const cache = freshCache();
+      hub.faults.set('config.json', 'truncate-unframed');
+      const half = content('config.json').byteLength >> 1;
+      await expectRejects(
+        resolveModel(REPO, options(cache)),
+        `${REPO}/config.json`,
+        resolveUrl('config.json', 'main'),
+        'does not match its ETag',
+        `expected git blob sha1 ${gitSha1(content('config.json'))}`,
+        `got ${gitSha1(content('config.json').subarray(0, half))} (${half} bytes)`,
+        'nothing was stored',
+      );
+      await expectCleanThenRetry(cache, 'config.json');
+
+      const cache2 = freshCache();
+      hub.faults.set('model.safetensors', 'truncate-unframed');
+      const size = content('model.safetensors').byteLength;
+      await expectRejects(
+        resolveModel(REPO, options(cache2)),
+        `${REPO}/model.safetensors`,
+        resolveUrl('model.safetensors'),
+        `redirected to ${hub.cdnUrl}`,
+        `received ${size >> 1} of ${size} bytes (expected by X-Linked-Size)`,
+      );
+      await expectCleanThenRetry(cache2, 'model.safetensors');
+    });
+
+    it('a complete body without Content-Length (close-delimited) is accepted', async () => {
+      const cache = freshCache();
+      hub.faults.set('config.json', 'unframed');
+      hub.faults.set('model.safetensors', 'unframed');
+      const snapshot = await resolveModel(REPO, options(cache));
+      for (const file of ['config.json', 'model.safetensors']) expect(readFileSync(join(snapshot, file)).equals(content(file)), file).to.equal(true);
+    });
+
+    it('a body cut off before its end (connection closed early), chunked or with a Content-Length, is an error', async () => {
+      for (const fault of ['truncate-chunked', 'truncate'] as const) {
+        for (const file of ['config.json', 'model.safetensors']) {
+          const cache = freshCache();
+          hub.faults.set(file, fault);
+          await expectRejects(resolveModel(REPO, options(cache)), `${REPO}/${file}`, 'download failed after', 'nothing was stored');
+          await expectCleanThenRetry(cache, file);
+        }
+      }
+    });
+
+    it('a wrong X-Linked-Size: refused before downloading when Content-Length disagrees, after it when there is no Content-Length', async () => {
+      const size = content('model.safetensors').byteLength;
+      const cache = freshCache();
+      hub.extraHeaders.set('model.safetensors', { 'x-linked-size': String(size + 1) });
+      await expectRejects(resolveModel(REPO, options(cache)), `${REPO}/model.safetensors`, "sizes disagree", `Content-Length ${size}`, `X-Linked-Size ${size + 1}`);
+      await expectCleanThenRetry(cache, 'model.safetensors');
+
+      const cache2 = freshCache();
+      hub.extraHeaders.set('model.safetensors', { 'x-linked-size': String(size - 1) });
+      hub.faults.set('model.safetensors', 'unframed');
+      await expectRejects(resolveModel(REPO, options(cache2)), `${REPO}/model.safetensors`, `received ${size} of ${size - 1} bytes (expected by X-Linked-Size)`);
+      await expectCleanThenRetry(cache2, 'model.safetensors');
+    });
+
+    it('content that does not match its sha256 (LFS) or git sha1 ETag is rejected, expected and actual hash named', async () => {
+      const cache = freshCache();
+      hub.faults.set('model.safetensors', 'corrupt');
+      const corrupt = Buffer.from(content('model.safetensors'));
+      corrupt[corrupt.byteLength >> 1] ^= 0xff;
+      await expectRejects(
+        resolveModel(REPO, options(cache)),
+        `${REPO}/model.safetensors`,
+        resolveUrl('model.safetensors'),
+        `expected sha256 ${sha256(content('model.safetensors'))}, got ${sha256(corrupt)}`,
+      );
+      await expectCleanThenRetry(cache, 'model.safetensors');
+
+      // the hub names another sha256 than the content's: nothing is stored under either name
+      const cache2 = freshCache();
+      const wrong = 'f'.repeat(64);
+      hub.extraHeaders.set('model.safetensors', { 'x-linked-etag': `"${wrong}"` });
+      await expectRejects(resolveModel(REPO, options(cache2)), `expected sha256 ${wrong}, got ${sha256(content('model.safetensors'))}`);
+      expect(tree(join(repoDir(cache2), 'blobs'))).not.to.include(wrong);
+      await expectCleanThenRetry(cache2, 'model.safetensors');
+
+      const cache3 = freshCache();
+      hub.faults.set('vocab.txt', 'corrupt');
+      await expectRejects(resolveModel(REPO, options(cache3)), `${REPO}/vocab.txt`, `expected git blob sha1 ${gitSha1(content('vocab.txt'))}`);
+      await expectCleanThenRetry(cache3, 'vocab.txt');
+    });
+
+    it('a server that stalls after the headers is given up on after the timeout, naming the URL and the setting', async function () {
+      this.timeout(5000);
+      const cache = freshCache();
+      hub.faults.set('model.safetensors', 'stall');
+      const size = content('model.safetensors').byteLength;
+      const started = Date.now();
+      await expectRejects(
+        resolveModel(REPO, options(cache, { timeoutSeconds: 0.3 })),
+        `${REPO}/model.safetensors`,
+        resolveUrl('model.safetensors'),
+        'stalled',
+        `no data for 0.3 s after ${size >> 1} of ${size} bytes`,
+        'timeoutSeconds option',
+      );
+      expect(Date.now() - started).to.be.below(2000);
+      await expectCleanThenRetry(cache, 'model.safetensors');
+    });
+
+    it('a server that never answers is given up on after TOPOPROBE_HUB_TIMEOUT seconds', async function () {
+      this.timeout(5000);
+      for (const file of ['config.json', 'model.safetensors']) {
+        const cache = freshCache();
+        hub.faults.set(file, 'no-answer');
+        const started = Date.now();
+        await withEnv({ TOPOPROBE_HUB_TIMEOUT: '0.3' }, () =>
+          expectRejects(resolveModel(REPO, options(cache)), `${REPO}/${file}`, resolveUrl(file, file === 'config.json' ? 'main' : COMMIT), 'no response within 0.3 s', 'TOPOPROBE_HUB_TIMEOUT'),
+        );
+        expect(Date.now() - started).to.be.below(2000);
+        await expectCleanThenRetry(cache, file);
+      }
+    });
+
+    it('the timeout setting: TOPOPROBE_HUB_TIMEOUT in seconds, else the default; a bad value is an error naming it', async () => {
+      expect(hubTimeoutSeconds({})).to.equal(DEFAULT_HUB_TIMEOUT_SECONDS);
+      expect(hubTimeoutSeconds({ TOPOPROBE_HUB_TIMEOUT: '2.5' })).to.equal(2.5);
+      for (const bad of ['abc', '0', '-1', 'Infinity']) {
+        expect(() => hubTimeoutSeconds({ TOPOPROBE_HUB_TIMEOUT: bad }), bad).to.throw(`TOPOPROBE_HUB_TIMEOUT="${bad}"`);
+      }
+      await expectRejects(resolveModel(REPO, options(freshCache(), { timeoutSeconds: 0 })), 'timeoutSeconds 0', 'greater than 0');
+      expect(hub.count()).to.equal(0);
+    });
+
+    it('a cached blob of the wrong size (left by an older version) is downloaded again, not used', async () => {
+      const cache = freshCache();
+      await resolveModel(REPO, options(cache));
+      const blob = join(repoDir(cache), 'blobs', blobName('model.safetensors'));
+      writeFileSync(blob, content('model.safetensors').subarray(0, 100));
+      rmSync(join(repoDir(cache), 'refs'), { recursive: true });
+      rmSync(join(repoDir(cache), 'snapshots'), { recursive: true });
+      hub.requests.length = 0;
+      const snapshot = await resolveModel(REPO, options(cache));
+      expect(hub.count('cdn')).to.equal(1);
+      expect(readFileSync(join(snapshot, 'model.safetensors')).equals(content('model.safetensors'))).to.equal(true);
+    });
+
+    it('path components in hub headers (ETag, X-Repo-Commit) are refused: nothing is written outside the repo folder', async () => {
+      const cache = freshCache();
+      hub.extraHeaders.set('config.json', { 'x-repo-commit': '../../../escaped-commit', etag: '"../../escaped-config"' });
+      hub.extraHeaders.set('model.safetensors', { 'x-linked-etag': '"../../escaped-weights"' });
+      const snapshot = await resolveModel(REPO, options(cache));
+      expect(tree(scratch).filter((p) => p.includes('escaped'))).to.deep.equal([]);
+      expect(snapshot).to.equal(join(repoDir(cache), 'snapshots', 'main'));
+      // with no usable ETag, blobs are named by their sha256
+      expect(readlinkSync(join(snapshot, 'config.json'))).to.equal(`../../blobs/${sha256(content('config.json'))}`);
+      expect(readlinkSync(join(snapshot, 'model.safetensors'))).to.equal(`../../blobs/${sha256(content('model.safetensors'))}`);
+    });
   });
 });

@@ -10,9 +10,14 @@
  *       refs/{revision}                   the commit a branch or tag pointed to when downloaded
  *
  * A complete snapshot (config, safetensors weights, tokenizer) is used without touching the network.
+ *
+ * Nothing enters blobs/ unless it is complete and verified: its byte count against Content-Length and
+ * the hub's X-Linked-Size, and its hash against its name (the sha256 for a 64-hex LFS ETag, the git
+ * blob sha1 for a 40-hex one). A server that sends nothing for {@link hubTimeoutSeconds} (no response,
+ * or no body bytes) is given up on.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -23,6 +28,10 @@ import { CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, readSafetensorsI
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
+/** Seconds without a response, or without a byte of the body, before a hub request is given up on. */
+export const DEFAULT_HUB_TIMEOUT_SECONDS = 30;
+/** The environment variable that sets {@link DEFAULT_HUB_TIMEOUT_SECONDS} otherwise. */
+export const HUB_TIMEOUT_ENV = 'TOPOPROBE_HUB_TIMEOUT';
 
 /** Tokenizer files fetched with the model; at least one of {@link REQUIRED_TOKENIZER_FILES} must exist. */
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'] as const;
@@ -30,6 +39,8 @@ const REQUIRED_TOKENIZER_FILES = ['tokenizer.json', 'vocab.txt'] as const;
 
 const MAX_REDIRECTS = 10;
 const COMMIT_HASH = /^[0-9a-f]{40}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+const SHA1_HEX = /^[0-9a-f]{40}$/i;
 /** A name safe to use as a single path component (blob and snapshot names come from HTTP headers). */
 const SAFE_COMPONENT = /^(?!\.{1,2}$)[\w.-]+$/;
 
@@ -48,6 +59,11 @@ export interface ResolveModelOptions {
   token?: string;
   /** Called as each file downloads; `total` is undefined when the server does not say. */
   onProgress?: (file: string, received: number, total: number | undefined) => void;
+  /**
+   * Seconds to wait for a response, and then for each next piece of a body, before giving up
+   * (default `TOPOPROBE_HUB_TIMEOUT`, else {@link DEFAULT_HUB_TIMEOUT_SECONDS}).
+   */
+  timeoutSeconds?: number;
 }
 
 function expandHome(path: string): string {
@@ -73,6 +89,23 @@ function envFlag(value: string | undefined): boolean {
 /** Whether `HF_HUB_OFFLINE` or `TRANSFORMERS_OFFLINE` asks for no network. */
 export function isOfflineMode(env: NodeJS.ProcessEnv = process.env): boolean {
   return envFlag(env.HF_HUB_OFFLINE) || envFlag(env.TRANSFORMERS_OFFLINE);
+}
+
+/**
+ * The hub timeout in seconds from `TOPOPROBE_HUB_TIMEOUT` (a number > 0, fractions allowed), else
+ * {@link DEFAULT_HUB_TIMEOUT_SECONDS}.
+ */
+export function hubTimeoutSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[HUB_TIMEOUT_ENV];
+  if (raw === undefined || raw.trim() === '') return DEFAULT_HUB_TIMEOUT_SECONDS;
+  return checkTimeout(Number(raw.trim()), `${HUB_TIMEOUT_ENV}=${JSON.stringify(raw)}`);
+}
+
+function checkTimeout(seconds: number, what: string): number {
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new TopoprobeError(`${what}: expected a number of seconds greater than 0 (default ${DEFAULT_HUB_TIMEOUT_SECONDS})`);
+  }
+  return seconds;
 }
 
 const REPO_PART = /^[A-Za-z0-9_](?:[\w.-]*[A-Za-z0-9_])?$/;
@@ -185,11 +218,14 @@ export async function resolveModel(arg: string, opts: ResolveModelOptions = {}):
         `(cache ${cacheDir}). Download it once with network access, or pass a local folder.`,
     );
   }
+  const timeoutSeconds = opts.timeoutSeconds !== undefined ? checkTimeout(opts.timeoutSeconds, `timeoutSeconds ${opts.timeoutSeconds}`) : hubTimeoutSeconds();
   const client = new HubClient(repoId, repoDir, {
     endpoint: (opts.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, ''),
     token: opts.token ?? process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN,
     fetchImpl: opts.fetchImpl ?? fetch,
     onProgress: opts.onProgress,
+    timeoutSeconds,
+    timeoutSetting: opts.timeoutSeconds !== undefined ? 'the timeoutSeconds option' : HUB_TIMEOUT_ENV,
   });
   return client.downloadSnapshot(revision);
 }
@@ -199,6 +235,9 @@ interface ClientOptions {
   token?: string;
   fetchImpl: typeof fetch;
   onProgress?: ResolveModelOptions['onProgress'];
+  timeoutSeconds: number;
+  /** What sets the timeout, for error messages. */
+  timeoutSetting: string;
 }
 
 /** A file fetched into the blob store. */
@@ -218,6 +257,54 @@ function normalizeEtag(etag: string | null | undefined): string | undefined {
 
 function encodePath(file: string): string {
   return file.split('/').map(encodeURIComponent).join('/');
+}
+
+/** A byte count the server states for a body, and the header that states it. */
+interface SizeClaim {
+  source: string;
+  bytes: number;
+}
+
+/**
+ * Gives up on a request when nothing arrives for a while: armed before waiting for the response or
+ * the next piece of the body, paused while topoprobe itself works. When it fires it aborts the request
+ * (closing the connection) and rejects `race`, so even a fetch that ignores the signal is given up on.
+ */
+class Watchdog {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private expire!: (reason: Error) => void;
+  private readonly expired: Promise<never>;
+  private readonly ms: number;
+  fired = false;
+
+  constructor(seconds: number) {
+    this.ms = Math.min(Math.max(1, Math.round(seconds * 1000)), 2 ** 31 - 1);
+    this.expired = new Promise<never>((_, reject) => (this.expire = reject));
+    this.expired.catch(() => undefined);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  arm(): void {
+    this.pause();
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.controller.abort();
+      this.expire(new Error(`timed out after ${this.ms} ms`));
+    }, this.ms);
+  }
+
+  pause(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  race<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.expired]);
+  }
 }
 
 /** Downloads the files of one repo into the cache. */
@@ -253,9 +340,10 @@ class HubClient {
       if (!index) {
         throw new TopoprobeError(
           `${this.repoId} (revision ${revision}) has no safetensors weights (neither ${SAFETENSORS_FILE} nor ${SAFETENSORS_INDEX_FILE}); ` +
-            'topoprobe reads safetensors only. The repo may have only pytorch_model.bin or tf_model.h5: look for a revision with ' +
-            'converted weights (a "safetensors" pull request, e.g. --revision refs/pr/1), or convert a local copy in Python with ' +
-            'BertModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True).',
+            'topoprobe reads safetensors only. The repo may have only pytorch_model.bin or tf_model.h5. Convert a local copy in Python ' +
+            'with BertModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True) and pass that folder as the model; or, ' +
+            'when the repo has a revision with converted weights (often a "safetensors" pull request, refs/pr/N), download it with ' +
+            `huggingface_hub.snapshot_download(${JSON.stringify(this.repoId)}, revision="refs/pr/N") in Python and pass the folder it returns.`,
         );
       }
       this.link(snapshot, SAFETENSORS_INDEX_FILE, index.blob);
@@ -279,81 +367,147 @@ class HubClient {
 
   /**
    * GETs a file of the repo into `blobs/`. A 404 for a missing file gives null when `optional`; the
-   * blob is not downloaded again when one with the same ETag is already there.
+   * blob is not downloaded again when one with the same ETag (and the size the hub states) is already
+   * there.
    */
   private async fetch(revision: string, file: string, need: 'required', why?: string): Promise<Fetched>;
   private async fetch(revision: string, file: string, need: 'optional'): Promise<Fetched | null>;
   private async fetch(revision: string, file: string, need: 'required' | 'optional', why?: string): Promise<Fetched | null> {
     const url = this.url(revision, file);
     const blobs = join(this.repoDir, 'blobs');
-    const { res, commit, linkedEtag, linkedSize, cachedBlob } = await this.get(url, (etag) => existsSync(join(blobs, etag)));
+    const usable = (etag: string, size: number | undefined): boolean => this.blobUsable(join(blobs, etag), size);
+    const { res, commit, linkedEtag, linkedSize, cachedBlob, watchdog, finalUrl } = await this.get(url, file, usable);
     if (cachedBlob !== undefined) {
       this.log.debug(`${this.repoId}: ${file} already in the cache (blob ${cachedBlob})`);
       return { blob: join(blobs, cachedBlob), commit };
     }
     if (!res.ok) {
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => undefined);
       const code = res.headers.get('x-error-code');
       const entryMissing = res.status === 404 && (code === null || code === 'EntryNotFound');
       if (entryMissing && need === 'optional') return null;
       throw this.httpError(url, res, file, revision, why);
     }
     const etag = normalizeEtag(linkedEtag ?? res.headers.get('etag'));
-    if (etag && existsSync(join(blobs, etag))) {
-      await res.body?.cancel();
+    let sizes: SizeClaim[];
+    try {
+      sizes = this.expectedSizes(this.source(file, url, finalUrl), res, linkedSize);
+    } catch (err) {
+      await res.body?.cancel().catch(() => undefined);
+      throw err;
+    }
+    if (etag && usable(etag, sizes[0]?.bytes)) {
+      await res.body?.cancel().catch(() => undefined);
       this.log.debug(`${this.repoId}: ${file} already in the cache (blob ${etag})`);
       return { blob: join(blobs, etag), commit };
     }
-    const encoding = res.headers.get('content-encoding');
-    const contentLength = encoding && encoding !== 'identity' ? null : res.headers.get('content-length');
-    const total = contentLength !== null ? Number(contentLength) : linkedSize !== null ? Number(linkedSize) : undefined;
-    const blob = await this.saveBody(url, file, res, blobs, etag, total !== undefined && Number.isSafeInteger(total) ? total : undefined);
+    const blob = await this.saveBody(this.source(file, url, finalUrl), file, res, watchdog, blobs, etag, sizes);
     return { blob, commit };
+  }
+
+  /** Whether a cached blob can be used: it exists and, when the hub states a size, has that size. */
+  private blobUsable(path: string, size: number | undefined): boolean {
+    if (!existsSync(path)) return false;
+    if (size === undefined) return true;
+    const actual = statSync(path).size;
+    if (actual !== size) this.log.warn(`${path}: the cached blob has ${actual} bytes, the hub says ${size}: downloading it again`);
+    return actual === size;
+  }
+
+  /**
+   * The sizes the server states for a body: Content-Length (unless the body is content-encoded) and
+   * X-Linked-Size. Both, when both are there, must agree.
+   */
+  private expectedSizes(what: string, res: Response, linkedSize: string | null): SizeClaim[] {
+    const encoding = res.headers.get('content-encoding');
+    const claims: Array<[string, string | null]> = [
+      ['Content-Length', encoding && encoding !== 'identity' ? null : res.headers.get('content-length')],
+      ['X-Linked-Size', linkedSize],
+    ];
+    const sizes: SizeClaim[] = [];
+    for (const [source, value] of claims) {
+      if (value === null) continue;
+      const bytes = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+      if (Number.isSafeInteger(bytes)) sizes.push({ source, bytes });
+      else this.log.debug(`${what}: ignoring ${source} ${JSON.stringify(value)} (not a byte count)`);
+    }
+    if (sizes.length === 2 && sizes[0]!.bytes !== sizes[1]!.bytes) {
+      throw new TopoprobeError(
+        `${what}: the server's sizes disagree: ${sizes.map((c) => `${c.source} ${c.bytes}`).join(', ')}; ` +
+          'nothing was downloaded or stored in the cache. Try again later; if it persists, a proxy or mirror (HF_ENDPOINT) is at fault.',
+      );
+    }
+    return sizes;
   }
 
   /**
    * GET with redirects followed by hand, to read the hub's own headers (X-Repo-Commit,
-   * X-Linked-Etag) on the redirect to the LFS storage, which an automatic redirect would hide. The
-   * token is not sent to another origin. When a redirect names (by X-Linked-Etag) a blob that `haveBlob`
-   * says is already cached, it is not followed and `cachedBlob` names that blob.
+   * X-Linked-Etag, X-Linked-Size) on the redirect to the LFS storage, which an automatic redirect
+   * would hide. The token is not sent to another origin. When a redirect names (by X-Linked-Etag) a
+   * blob that `haveBlob` says is usable, it is not followed and `cachedBlob` names that blob. Each
+   * request is given up on when no response comes within the timeout; the returned `watchdog` is the
+   * final response's, for its body.
    */
   private async get(
     url: string,
-    haveBlob: (etag: string) => boolean,
-  ): Promise<{ res: Response; commit?: string; linkedEtag?: string; linkedSize: string | null; cachedBlob?: string }> {
+    file: string,
+    haveBlob: (etag: string, size: number | undefined) => boolean,
+  ): Promise<{ res: Response; finalUrl: string; watchdog: Watchdog; commit?: string; linkedEtag?: string; linkedSize: string | null; cachedBlob?: string }> {
     let current = url;
     let commit: string | undefined;
     let linkedEtag: string | undefined;
     let linkedSize: string | null = null;
     let sendToken = this.opts.token !== undefined && this.opts.token !== '';
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const headers: Record<string, string> = { 'user-agent': 'topoprobe (huggingface_hub-compatible cache)' };
+      // identity: Content-Length is then the size of the file itself, as huggingface_hub asks too.
+      const headers: Record<string, string> = { 'user-agent': 'topoprobe (huggingface_hub-compatible cache)', 'accept-encoding': 'identity' };
       if (sendToken) headers.authorization = `Bearer ${this.opts.token}`;
+      const watchdog = new Watchdog(this.opts.timeoutSeconds);
       let res: Response;
       try {
-        res = await this.opts.fetchImpl(current, { headers, redirect: 'manual' });
+        watchdog.arm();
+        res = await watchdog.race(this.opts.fetchImpl(current, { headers, redirect: 'manual', signal: watchdog.signal }));
       } catch (err) {
+        if (watchdog.fired) {
+          throw new TopoprobeError(
+            `${this.source(file, url, current)}: no response within ${this.opts.timeoutSeconds} s; nothing was stored in the cache. ${this.timeoutHint()}`,
+            { cause: err },
+          );
+        }
         const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
-        throw new TopoprobeError(`${current}: request failed (${cause}). Check the network, or set HF_HUB_OFFLINE=1 to use only the local cache.`, {
+        throw new TopoprobeError(`${this.source(file, url, current)}: request failed (${cause}). Check the network, or set HF_HUB_OFFLINE=1 to use only the local cache.`, {
           cause: err,
         });
+      } finally {
+        watchdog.pause();
       }
       commit ??= res.headers.get('x-repo-commit') ?? undefined;
       linkedEtag ??= res.headers.get('x-linked-etag') ?? undefined;
       linkedSize ??= res.headers.get('x-linked-size');
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {
-        await res.body?.cancel();
+        await res.body?.cancel().catch(() => undefined);
         const linked = normalizeEtag(linkedEtag);
-        if (linked !== undefined && haveBlob(linked)) return { res, commit, linkedEtag, linkedSize, cachedBlob: linked };
+        const size = linkedSize !== null && /^\s*\d+\s*$/.test(linkedSize) ? Number(linkedSize) : undefined;
+        if (linked !== undefined && haveBlob(linked, size)) return { res, finalUrl: current, watchdog, commit, linkedEtag, linkedSize, cachedBlob: linked };
         const next = new URL(location, current);
         if (next.origin !== new URL(current).origin) sendToken = false;
         current = next.href;
         continue;
       }
-      return { res, commit, linkedEtag, linkedSize };
+      return { res, finalUrl: current, watchdog, commit, linkedEtag, linkedSize };
     }
     throw new TopoprobeError(`${url}: more than ${MAX_REDIRECTS} redirects`);
+  }
+
+  /** A file and where it came from, for messages: the hub URL, and the origin it redirected to (whose URLs are long and signed). */
+  private source(file: string, url: string, finalUrl: string): string {
+    return `${this.repoId}/${file} (${url}${finalUrl !== url ? `, redirected to ${new URL(finalUrl).origin}` : ''})`;
+  }
+
+  private timeoutHint(): string {
+    const setting = this.opts.timeoutSetting === HUB_TIMEOUT_ENV ? `set ${HUB_TIMEOUT_ENV} to more seconds` : `raise ${this.opts.timeoutSetting}`;
+    return `Check the network; for a slow connection or server, ${setting} (now ${this.opts.timeoutSeconds}, default ${DEFAULT_HUB_TIMEOUT_SECONDS}).`;
   }
 
   private httpError(url: string, res: Response, file: string, revision: string, why?: string): TopoprobeError {
@@ -375,12 +529,24 @@ class HubClient {
   }
 
   /**
-   * Streams a response body to `blobs/{…}.incomplete`, checks its length, and renames it to
-   * `blobs/{etag}` (or its sha256 when the server sent no usable ETag). On any failure the partial
-   * file is removed.
+   * Streams a response body to `blobs/{…}.incomplete`, verifies it, and renames it to `blobs/{etag}`
+   * (or its sha256 when the server sent no usable ETag). Verified: the byte count against every size
+   * the server stated, and the content against its name: the sha256 for a 64-hex ETag (LFS files),
+   * the git blob sha1 (or, as some mirrors send, the plain sha1) for a 40-hex one. A body that stalls
+   * for the timeout is given up on. On any failure the partial file is removed, so nothing
+   * unverified ever has a blob's name.
    */
-  private async saveBody(url: string, file: string, res: Response, blobs: string, etag: string | undefined, total: number | undefined): Promise<string> {
+  private async saveBody(
+    what: string,
+    file: string,
+    res: Response,
+    watchdog: Watchdog,
+    blobs: string,
+    etag: string | undefined,
+    sizes: SizeClaim[],
+  ): Promise<string> {
     mkdirSync(blobs, { recursive: true });
+    const total = sizes[0]?.bytes;
     const temp = join(blobs, `${etag ?? 'download'}.${process.pid}-${randomBytes(4).toString('hex')}.incomplete`);
     const hash = createHash('sha256');
     let received = 0;
@@ -389,30 +555,85 @@ class HubClient {
       const handle = await open(temp, 'w');
       try {
         this.opts.onProgress?.(file, 0, total);
-        if (res.body) {
-          for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-            await handle.write(chunk);
-            if (!etag) hash.update(chunk);
-            received += chunk.byteLength;
-            this.opts.onProgress?.(file, received, total);
+        const reader = res.body?.getReader();
+        let done = reader === undefined;
+        try {
+          while (!done) {
+            watchdog.arm();
+            const next = await watchdog.race(reader!.read());
+            watchdog.pause();
+            if (next.done) done = true;
+            else {
+              await handle.write(next.value);
+              hash.update(next.value);
+              received += next.value.byteLength;
+              this.opts.onProgress?.(file, received, total);
+            }
           }
+        } finally {
+          watchdog.pause();
+          if (!done) void reader!.cancel().catch(() => undefined);
         }
         await handle.sync();
       } finally {
         await handle.close();
       }
-      if (total !== undefined && received !== total) {
-        throw new TopoprobeError(`${url}: download incomplete: received ${received} of ${total} bytes`);
+      for (const { source, bytes } of sizes) {
+        if (received !== bytes) {
+          throw new TopoprobeError(
+            `${what}: download incomplete: received ${received} of ${bytes} bytes (expected by ${source}); nothing was stored in the cache. ` +
+              'Try again; if it persists, the server or a proxy between is cutting the file short.',
+          );
+        }
       }
-      const blob = join(blobs, etag ?? hash.digest('hex'));
+      const sha256 = hash.digest('hex');
+      if (etag !== undefined) await this.verifyContent(what, temp, etag, sha256, received);
+      const blob = join(blobs, etag ?? sha256);
       renameSync(temp, blob);
       return blob;
     } catch (err) {
       rmSync(temp, { force: true });
       if (err instanceof TopoprobeError) throw err;
+      if (watchdog.fired) {
+        throw new TopoprobeError(
+          `${what}: the download stalled: no data for ${this.opts.timeoutSeconds} s after ${received}${total !== undefined ? ` of ${total}` : ''} bytes; ` +
+            `nothing was stored in the cache. ${this.timeoutHint()}`,
+          { cause: err },
+        );
+      }
       const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
-      throw new TopoprobeError(`${url}: download failed after ${received}${total !== undefined ? ` of ${total}` : ''} bytes (${cause})`, { cause: err });
+      throw new TopoprobeError(`${what}: download failed after ${received}${total !== undefined ? ` of ${total}` : ''} bytes (${cause}); nothing was stored in the cache`, {
+        cause: err,
+      });
     }
+  }
+
+  /** Checks a downloaded file against the hash its ETag names (see saveBody); other ETags are not hashes and are not checked. */
+  private async verifyContent(what: string, path: string, etag: string, sha256: string, size: number): Promise<void> {
+    const expected = etag.toLowerCase();
+    let got: string;
+    let kind: string;
+    if (SHA256_HEX.test(expected)) {
+      if (sha256 === expected) return;
+      [got, kind] = [sha256, 'sha256'];
+    } else if (SHA1_HEX.test(expected)) {
+      const git = createHash('sha1').update(`blob ${size}\0`);
+      const plain = createHash('sha1');
+      for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+        git.update(chunk);
+        plain.update(chunk);
+      }
+      const gitSha1 = git.digest('hex');
+      if (gitSha1 === expected || plain.digest('hex') === expected) return;
+      [got, kind] = [gitSha1, 'git blob sha1'];
+    } else {
+      this.log.debug(`${what}: ETag ${etag} is not a content hash; only the size was checked`);
+      return;
+    }
+    throw new TopoprobeError(
+      `${what}: the content does not match its ETag: expected ${kind} ${expected}, got ${got} (${size} bytes); nothing was stored in the cache. ` +
+        'Try again; if it persists, the server or a proxy between is altering the file or cutting it short.',
+    );
   }
 
   /**
