@@ -79,17 +79,17 @@ describe('topoprobe sweep', function () {
     const done = before.runs.filter((r) => r.status === 'completed');
     expect(done.length).to.be.at.least(1);
     expect(done.length).to.be.below(6);
-    const stamps = new Map(done.map((r) => [r.name, statSync(join(r.dir, 'results.json')).mtimeMs]));
+    const stamps = new Map(done.map((r) => [r.name, statSync(join(sweepDir, r.dir, 'results.json')).mtimeMs]));
 
     const again = await cli(['sweep', '--config', config], {}, backend());
-    expect(again.code, again.stderr).to.equal(0);
+    expect(again.code, again.stderr).to.equal(1);
     const after = manifest();
     const byName = new Map(after.runs.map((r) => [r.name, r]));
     for (const name of ['layer-1_seed-1', 'layer-1_seed-2', 'baseline_seed-1', 'baseline_seed-2']) {
       expect(byName.get(name)!.status, name).to.equal('completed');
-      expect(existsSync(join(byName.get(name)!.dir, 'results.json')), name).to.equal(true);
+      expect(existsSync(join(sweepDir, byName.get(name)!.dir, 'results.json')), name).to.equal(true);
     }
-    for (const [name, mtime] of stamps) expect(statSync(join(byName.get(name)!.dir, 'results.json')).mtimeMs, `${name} ran twice`).to.equal(mtime);
+    for (const [name, mtime] of stamps) expect(statSync(join(sweepDir, byName.get(name)!.dir, 'results.json')).mtimeMs, `${name} ran twice`).to.equal(mtime);
     for (const name of ['layer-9_seed-1', 'layer-9_seed-2']) {
       const r = byName.get(name)!;
       expect(r.status).to.equal('failed');
@@ -97,6 +97,12 @@ describe('topoprobe sweep', function () {
       expect(r.error).to.match(/guidance\[0\]\.layer: 9 does not exist/);
     }
     expect(again.stdout).to.match(/4\/6 runs completed, 2 failed/);
+    // A sweep with failed runs reports them, with their logs, and exits 1 (above).
+    for (const name of ['layer-9_seed-1', 'layer-9_seed-2']) {
+      expect(again.stdout).to.include(`failed: ${name} after 2 attempts`);
+      expect(again.stdout).to.include(`logs: ${join(sweepDir, 'runs', name, 'sweep.log')}`);
+      expect(readFileSync(join(sweepDir, 'runs', name, 'sweep.log'), 'utf8')).to.match(/guidance\[0\]\.layer: 9 does not exist/);
+    }
     expect(readdirSync(join(sweepDir, 'runs')).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
   });
 });

@@ -3,11 +3,13 @@ import type { CommandModule } from 'yargs';
 import { progressBar } from './progress.js';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../util/config.js';
-import { sweepConfigSchema, planRuns, basePath } from '../sweep/config.js';
-import { initManifest, readManifest } from '../sweep/manifest.js';
-import { executeSweep } from '../sweep/executor.js';
+import { sweepConfigSchema, planRuns, basePath, validateRuns, overrideOrigin } from '../sweep/config.js';
+import { initManifest, manifestPath, readManifest, runPaths } from '../sweep/manifest.js';
+import { executeSweep, signalExitCode } from '../sweep/executor.js';
 import { createLogger } from '../util/log.js';
 import { TopoprobeError } from '../util/errors.js';
+import { LOG_FILE } from '../util/run-folder.js';
+import { setExitCode } from './exit-code.js';
 import { existsSync } from 'node:fs';
 
 interface Args {
@@ -47,6 +49,8 @@ export const sweepCommand: CommandModule<object, Args> = {
       const base = basePath(args.config, config);
       if (!existsSync(base)) throw new TopoprobeError(`${args.config}: base: ${base} not found`);
       const planned = planRuns(config);
+      // Every run's config is checked before anything is created or started.
+      validateRuns(base, planned, args.config, overrideOrigin(config));
       if (args['dry-run']) {
         process.stdout.write(`${planned.length} runs (base ${base}):\n`);
         for (const r of planned) process.stdout.write(`  ${r.name.padEnd(36)} ${r.overrides.join(' ')}\n`);
@@ -58,7 +62,15 @@ export const sweepCommand: CommandModule<object, Args> = {
       workers = args.workers ?? config.workers;
     } else {
       sweepDir = resolve(args.worker!);
-      readManifest(sweepDir);
+      const m = readManifest(sweepDir);
+      if (!existsSync(m.base)) throw new TopoprobeError(`${manifestPath(sweepDir)}: base: ${m.base} not found`);
+      const todo = m.runs.filter((r) => r.status !== 'completed');
+      validateRuns(m.base, todo, manifestPath(sweepDir), (k) => `runs' override ${k}`);
+      if (args['dry-run']) {
+        process.stdout.write(`${todo.length} of ${m.runs.length} runs to do (base ${m.base}):\n`);
+        for (const r of todo) process.stdout.write(`  ${r.name.padEnd(36)} ${r.status.padEnd(10)} ${r.overrides.join(' ')}\n`);
+        return;
+      }
     }
     const log = createLogger({ level: args['log-level'], file: join(sweepDir, `sweep-${process.pid}.log.jsonl`) });
     const runArgs = [
@@ -67,7 +79,7 @@ export const sweepCommand: CommandModule<object, Args> = {
     ];
     const bar = progressBar(' sweep [{bar}] {value}/{total} done | {running} running | {failed} failed | ETA {eta_h}');
     let started = false;
-    const runs = await executeSweep(sweepDir, {
+    const { runs, stoppedBy } = await executeSweep(sweepDir, {
       workers, retries, log, runArgs,
       onProgress: (p) => {
         if (!started) {
@@ -79,7 +91,19 @@ export const sweepCommand: CommandModule<object, Args> = {
     });
     if (started) bar.stop();
     const failed = runs.filter((r) => r.status === 'failed');
+    const left = runs.filter((r) => r.status === 'pending' || r.status === 'running');
     process.stdout.write(`${runs.filter((r) => r.status === 'completed').length}/${runs.length} runs completed, ${failed.length} failed (${sweepDir})\n`);
-    for (const r of failed) process.stdout.write(`  failed: ${r.name} after ${r.attempts} attempts: ${(r.error ?? '').split('\n').pop()}\n`);
+    for (const r of failed) {
+      const p = runPaths(sweepDir, r);
+      const logs = [p.log, join(p.dir, LOG_FILE)].filter((f) => existsSync(f));
+      process.stdout.write(`  failed: ${r.name} after ${r.attempts} attempts: ${(r.error ?? '').split('\n').pop()}\n          logs: ${logs.join(', ') || '(none)'}\n`);
+    }
+    if (stoppedBy) {
+      process.stdout.write(`stopped by ${stoppedBy}: ${left.length} runs left (interrupted ones continue from their checkpoints); continue with: topoprobe sweep --worker ${sweepDir}\n`);
+      setExitCode(signalExitCode(stoppedBy));
+    } else {
+      if (left.length) process.stdout.write(`${left.length} runs are held by workers on other hosts: ${left.map((r) => r.name).join(', ')}\n`);
+      if (failed.length) setExitCode(1);
+    }
   },
 };

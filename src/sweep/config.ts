@@ -12,6 +12,8 @@
 import { z } from 'zod';
 import { dirname, resolve } from 'node:path';
 import { TopoprobeError } from '../util/errors.js';
+import { applySet, formatIssues, readConfigChain } from '../util/config.js';
+import { trainConfigSchema } from '../train/config.js';
 
 const scalar = z.union([z.number(), z.string(), z.boolean()]);
 
@@ -99,4 +101,53 @@ export function planRuns(config: SweepConfig): PlannedRun[] {
 /** The base train config's absolute path. */
 export function basePath(configPath: string, config: SweepConfig): string {
   return resolve(dirname(resolve(configPath)), config.base);
+}
+
+/** Keys a sweep sets for every run itself (`--set out_dir=<sweep>/runs`, `--name <run>`): an override of them would be ignored. */
+const SWEEP_KEYS = new Set(['out_dir', 'name']);
+
+/**
+ * Checks every run's config (the base with the run's overrides, as `topoprobe train --set` applies them)
+ * against the train config schema before anything starts. `source` names where the runs come from (the
+ * sweep config, or the manifest), `origin` what an override key is there (`axes.seed`, `set.epochs`). The
+ * error names the run and, when one override alone breaks the base, that override's origin.
+ */
+export function validateRuns(base: string, runs: readonly PlannedRun[], source: string, origin: (key: string) => string = (k) => `override ${k}`): void {
+  const raw = readConfigChain(base);
+  const keyOf = (o: string) => o.slice(0, Math.max(0, o.indexOf('='))).trim();
+  const tryRun = (overrides: readonly string[]) => {
+    const config = structuredClone(raw);
+    for (const o of overrides) applySet(config, o);
+    return trainConfigSchema.safeParse({ ...config, out_dir: 'runs', name: 'x' });
+  };
+  const baseValid = tryRun([]).success;
+  for (const run of runs) {
+    for (const o of run.overrides) {
+      const key = keyOf(o);
+      if (SWEEP_KEYS.has(key)) throw new TopoprobeError(`${source}: ${origin(key)}: a sweep names each run's folder itself (<sweep>/runs/<run>); remove this key`);
+    }
+    let result: ReturnType<typeof tryRun>;
+    try {
+      result = tryRun(run.overrides);
+    } catch (err) {
+      if (err instanceof TopoprobeError) throw new TopoprobeError(`${source}: run "${run.name}": ${err.message}; nothing was started`);
+      throw err;
+    }
+    if (!result.success) {
+      // The override that alone breaks the base (an axis over an unknown key, a value of the wrong type).
+      const culprit = !baseValid ? undefined : run.overrides.find((o) => {
+        try {
+          return !tryRun([o]).success;
+        } catch {
+          return true;
+        }
+      });
+      throw new TopoprobeError(`${source}: ${culprit ? `${origin(keyOf(culprit))}: ` : ''}run "${run.name}" would not be a valid train config; nothing was started\n${formatIssues(base, result.error.issues)}`);
+    }
+  }
+}
+
+/** Where a planned run's override key comes from in a sweep config: `axes.<key>` or `set.<key>`. */
+export function overrideOrigin(config: SweepConfig): (key: string) => string {
+  return (key) => (key in config.axes ? `axes.${key}` : `set.${key}`);
 }
