@@ -189,10 +189,11 @@ describe('compare', function () {
     mkdirSync(join(sweep, 'runs'), { recursive: true });
     const entries = [...BASE.seeds.map((s) => `base-s${s}`), ...L16.seeds.map((s) => `l16-s${s}`)].map((name) => {
       writeRun(join(sweep, 'runs'), { ...(name.startsWith('base') ? { best: 0.5, final: 0.5 } : { best: 0.6, final: 0.6, guidance: [{ layer: 16 }] }), name, seed: Number(name.split('-s')[1]) });
-      // As src/sweep/manifest.ts writes it: absolute dirs, `key=value` overrides, a baseline flag per run.
+      // As src/sweep/manifest.ts writes it: dirs relative to the sweep, `key=value` overrides, a baseline flag per run.
       const baseline = name.startsWith('base');
-      return { name, dir: join(sweep, 'runs', name), status: 'completed', attempts: 1, baseline, overrides: [`seed=${name.split('-s')[1]}`, ...(baseline ? ['guidance=[]'] : [])] } as Record<string, unknown>;
+      return { name, dir: `runs/${name}`, status: 'completed', attempts: 1, baseline, overrides: [`seed=${name.split('-s')[1]}`, ...(baseline ? ['guidance=[]'] : [])] } as Record<string, unknown>;
     });
+    // An earlier version's absolute dir into the sweep's own runs/ is read too.
     entries.push({ name: 'l16-s17', dir: join(sweep, 'runs', 'l16-s17'), status: 'pending', attempts: 0, baseline: false, overrides: ['seed=17'] });
     entries.push({ name: 'l16-s21', dir: 'runs/l16-s21', status: 'failed', attempts: 2, baseline: false, overrides: ['seed=21'], error: 'non-finite loss at update 3' });
     writeFileSync(join(sweep, 'manifest.json'), JSON.stringify({ name: 'sweep', config: 'sweep.yaml', base: 'base.yaml', created: 'now', runs: entries }));
@@ -373,6 +374,17 @@ describe('compare', function () {
       const res = await cli(['compare', sweep]);
       expect(res.code).to.equal(2);
       expect(res.stderr).to.include('no runs found');
+    });
+
+    it('a manifest entry whose folder lies outside the sweep\'s runs/ (a run elsewhere is not read)', async function () {
+      const sweep = join(root, 'hostile-sweep');
+      mkdirSync(join(sweep, 'runs'), { recursive: true });
+      for (const dir of [runs[0]!, '../../elsewhere', 'runs/../../x']) {
+        writeFileSync(join(sweep, 'manifest.json'), JSON.stringify({ runs: [{ name: 'a', dir, status: 'completed', overrides: [] }] }));
+        const res = await cli(['compare', sweep]);
+        expect(res.code, dir).to.equal(2);
+        expect(res.stderr, dir).to.include(`${join(sweep, 'manifest.json')}: runs[0] "a"`);
+      }
     });
 
     it('a folder without results.json', async function () {

@@ -12,7 +12,7 @@
  * the X_ssp of the guided submodules (from a measure run) is plotted beside the scores.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { summarize, bootstrapCI, welchTTest, mannWhitneyU, wilcoxonSignedRank, holm } from '../util/stats.js';
 import { readPaperResults, paperConditionKeys, paperLayers, paperValue } from './paper.js';
@@ -20,6 +20,7 @@ import { readYaml } from '../util/config.js';
 import { CONFIG_FILE, MEASURE_FILE, RESULTS_FILE, readMeasureJson, readTrainResult } from '../util/run-folder.js';
 import { guideSchema, type GuideConfig } from '../train/config.js';
 import { TopoprobeError } from '../util/errors.js';
+import { checkEntry } from '../sweep/manifest.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { renderVegaLite, SUBMODULE_AXIS_TITLE } from '../probe/plot.js';
 
@@ -174,14 +175,6 @@ interface ManifestRun {
 }
 
 /** Where a manifest's run folder is: its `dir` (absolute, or relative to the sweep or the cwd), else runs/<name>. */
-function manifestRunDir(sweep: string, run: ManifestRun): string {
-  if (run.dir !== undefined) {
-    if (isAbsolute(run.dir)) return run.dir;
-    for (const candidate of [resolve(sweep, run.dir), resolve(run.dir)]) if (existsSync(candidate)) return candidate;
-  }
-  return join(sweep, 'runs', run.name);
-}
-
 export interface LoadedRuns {
   runs: RunEntry[];
   missing: MissingRun[];
@@ -208,7 +201,8 @@ export function loadRuns(paths: readonly string[], which: Which): LoadedRuns {
     manifest.runs.forEach((r: unknown, i: number) => {
       if (!isObject(r) || typeof r.name !== 'string') throw new TopoprobeError(`${manifestPath}: runs[${i}] has no name`);
       const entry = r as unknown as ManifestRun;
-      const dir = manifestRunDir(sweep!, entry);
+      // The manifest's own checks: a run folder lies in <sweep>/runs/ (a copied sweep reads its copy).
+      const dir = resolve(sweep!, checkEntry(sweep!, entry, `runs[${i}]`, manifestPath));
       const overrides = isObject(entry.overrides) || Array.isArray(entry.overrides) ? entry.overrides : undefined;
       if (entry.status !== 'completed') {
         const error = typeof entry.error === 'string' && entry.error !== '' ? `: ${entry.error.split('\n')[0]!.slice(0, 200)}` : '';
