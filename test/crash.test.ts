@@ -113,6 +113,7 @@ describe('crash safety of checkpoints (killed processes)', function () {
       expect(r.resumed.code, `resume after a kill at operation ${r.k}: ${r.resumed.stderr}`).to.equal(0);
       expect(outcome(r.runDir), `kill at operation ${r.k}`).to.deep.equal(expected);
       expect(staleSiblings(r.runDir), `kill at operation ${r.k}`).to.deep.equal([]);
+      expect(readdirSync(r.runDir).sort(), `kill at operation ${r.k}`).to.deep.equal(['checkpoints', 'config.yaml', 'log.jsonl', 'metrics.jsonl', 'results.json']);
       if (r.noLast) sawNoLast = true;
       if (r.torn) {
         sawTorn = true;

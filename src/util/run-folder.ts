@@ -197,7 +197,13 @@ export function runFolders(outDir: string, name: string | undefined, prefix: str
   if (resume && recoverCheckpoint(lastDir) === null) {
     throw new TopoprobeError(`--resume ${runDir}: no complete checkpoint in checkpoints/ to resume from`);
   }
+  if (resume) removeStaleTemps(runDir);
   return { runDir, lastDir };
+}
+
+/** Removes the temporary files of atomic writes (`.<name>.<pid>.<hex>.tmp`) that a killed process left in a run folder. */
+function removeStaleTemps(runDir: string): void {
+  for (const f of readdirSync(runDir)) if (/^\..+\.\d+\.[0-9a-f]{8}\.tmp$/.test(f)) rmSync(join(runDir, f), { force: true });
 }
 
 /**
