@@ -1,7 +1,11 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hiddenStatesCommand } from '../src/cli/hidden-states.js';
+import { COMMAND_NAMES } from '../src/cli/main.js';
 import { bertUncasedVocabPath } from '../src/data/paths.js';
 import { FakeHub } from './fake-hub.js';
 import { FIXTURES, referenceOutputs, maxAbsDiff, cli } from './helpers.js';
@@ -137,3 +141,124 @@ describe('topoprobe bench', () => {
     expect(stderr).to.match(/--hidden 10 must be a multiple of --heads 3/);
   });
 });
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** Small enough that a bench which should have been refused still ends quickly. */
+const TINY_BENCH = ['bench', '--layers', '1', '--hidden', '16', '--heads', '2', '--inter', '32', '--batch', '2', '--seq', '8', '--vocab', '50', '--warmup', '0', '--steps', '1'];
+
+describe('topoprobe: bad input is refused in one line, exit status 2', () => {
+  let scratch: string;
+  beforeEach(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'topoprobe-cli-input-'));
+  });
+  afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('suggests the nearest command for a misspelt one (a real process: stderr and exit status)', () => {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'src', 'cli', 'entry.ts'), 'trian', '--config', 'x.yaml'], { cwd: REPO, encoding: 'utf8', timeout: 60000 });
+    expect(res.status, res.stderr).to.equal(2);
+    expect(res.stderr).to.equal('topoprobe: unknown command "trian": did you mean train? (see --help)\n');
+    expect(res.stdout).to.equal('');
+  });
+
+  for (const [args, line] of [
+    [['mesure'], 'unknown command "mesure": did you mean measure? (see --help)'],
+    [['trian', '--bogus'], 'unknown command "trian": did you mean train? (see --help)'],
+    [['data', 'donwload', 'cola'], 'unknown command "donwload": did you mean download? (see --help)'],
+    [['zzzzzz'], `unknown command "zzzzzz" (the commands are ${COMMAND_NAMES.join(', ')}; see --help)`],
+  ] as const) {
+    it(`refuses \`topoprobe ${args.join(' ')}\` with: ${line}`, async () => {
+      const { code, stdout, stderr } = await cli([...args]);
+      expect(code).to.equal(2);
+      expect(stderr).to.equal(`topoprobe: ${line}\n`);
+      expect(stdout).to.equal('');
+    });
+  }
+
+  for (const value of ['abc', '0', '-2', '1.5', '4x', '']) {
+    it(`refuses --threads "${value}", naming the flag and the value`, async () => {
+      const { code, stdout, stderr } = await cli(['--threads', value, ...TINY_BENCH]);
+      expect(code).to.equal(2);
+      expect(stderr).to.equal(`topoprobe: --threads: expected a whole number of threads from 1 to 1024 (got "${value}")\n`);
+      expect(stdout).to.equal('');
+    });
+  }
+
+  for (const value of ['abc', '0', '-2', '1.5', '2000']) {
+    it(`refuses TOPOPROBE_THREADS="${value}", naming the variable and the value`, async () => {
+      const { code, stdout, stderr } = await cli(TINY_BENCH, { TOPOPROBE_THREADS: value });
+      expect(code).to.equal(2);
+      expect(stderr).to.equal(`topoprobe: TOPOPROBE_THREADS: expected a whole number of threads from 1 to 1024 (got "${value}")\n`);
+      expect(stdout).to.equal('');
+    });
+  }
+
+  it('refuses an empty config file and a folder given as --config, naming them', async () => {
+    const empty = join(scratch, 'empty.yaml');
+    writeFileSync(empty, '# nothing yet\n');
+    const a = await cli(['measure', '--config', empty]);
+    expect(a.code).to.equal(2);
+    expect(a.stderr).to.equal(`topoprobe: ${empty}: is empty (a config is a YAML mapping of settings, e.g. \`epochs: 3\`)\n`);
+    const b = await cli(['train', '--config', scratch]);
+    expect(b.code).to.equal(2);
+    expect(b.stderr).to.equal(`topoprobe: ${scratch}: is a folder, not a config file\n`);
+  });
+
+  it('refuses --set __proto__ without polluting Object.prototype', async () => {
+    const config = join(scratch, 'm.yaml');
+    writeFileSync(config, 'epochs: 1\n');
+    const before = Object.getOwnPropertyNames(Object.prototype);
+    const { code, stderr } = await cli(['measure', '--config', config, '--set', '__proto__.polluted=1']);
+    expect(code).to.equal(2);
+    expect(stderr).to.equal('topoprobe: --set __proto__.polluted=1: the key "__proto__" is not allowed (expected e.g. optimizer.lr or guidance[0].layer)\n');
+    expect(Object.getOwnPropertyNames(Object.prototype)).to.deep.equal(before);
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+  });
+
+  describe('a file-system error that reaches the top', () => {
+    const original = hiddenStatesCommand.handler;
+    afterEach(() => {
+      hiddenStatesCommand.handler = original;
+    });
+    const args = ['hidden-states', '--model', 'm', '--ids', '1', '--out', 'h.json'];
+
+    it('prints one line naming the path and the cause (a real ENOTDIR), without a stack', async () => {
+      const file = join(scratch, 'plain');
+      writeFileSync(file, 'x');
+      hiddenStatesCommand.handler = () => writeFileSync(join(file, 'out.json'), '{}');
+      const { code, stderr } = await cli(args);
+      expect(code).to.equal(2);
+      expect(stderr).to.equal(`topoprobe: cannot open ${join(file, 'out.json')}: a part of the path is not a folder (ENOTDIR)\n`);
+    });
+
+    it('names a full disk (ENOSPC), also when wrapped in another error', async () => {
+      const disk = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', errno: -28, syscall: 'write', path: '/data/runs/a/metrics.jsonl' });
+      hiddenStatesCommand.handler = async () => {
+        throw new Error('appending metrics failed', { cause: disk });
+      };
+      const { code, stderr } = await cli(args);
+      expect(code).to.equal(2);
+      expect(stderr).to.equal('topoprobe: cannot write /data/runs/a/metrics.jsonl: no space left on device (ENOSPC)\n');
+    });
+
+    it('names the real cause of mkdir\'s ENOENT under a file', async () => {
+      const file = join(scratch, 'plain');
+      writeFileSync(file, 'x');
+      const target = join(file, 'a', 'b');
+      hiddenStatesCommand.handler = () => {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${target}'`), { code: 'ENOENT', syscall: 'mkdir', path: target });
+      };
+      const { code, stderr } = await cli(args);
+      expect(code).to.equal(2);
+      expect(stderr).to.equal(`topoprobe: cannot create folder ${target}: ${file} is a file, not a folder (ENOTDIR)\n`);
+    });
+
+    it('still lets a bug through with its stack', async () => {
+      hiddenStatesCommand.handler = () => {
+        throw new TypeError('a bug');
+      };
+      const err = await cli(args).then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(TypeError);
+    });
+  });
+});
+

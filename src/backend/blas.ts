@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../util/root.js';
+import { TopoprobeError } from '../util/errors.js';
 import { registerSegmentSumKernel } from './segment-sum.js';
 import { FUSED_KERNELS, registerInPlaceAdamW, type AdamWAttrs } from './fused.js';
 
@@ -65,10 +66,31 @@ export function loadNative(): NativeKernels {
   return native;
 }
 
-/** Threads for sgemm: `TOPOPROBE_THREADS`, else every core the machine offers. */
+/** The most threads `--threads` / `TOPOPROBE_THREADS` may ask for. */
+export const MAX_THREADS = 1024;
+
+/**
+ * A thread count from a flag or the environment: a positive integer (decimal digits, at most
+ * MAX_THREADS). Anything else (`abc`, `0`, `-2`, `1.5`, `4x`) is a TopoprobeError naming `source` and
+ * the value as given.
+ */
+export function parseThreads(value: string, source: string): number {
+  const v = value.trim();
+  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_THREADS)) {
+    throw new TopoprobeError(`${source}: expected a whole number of threads from 1 to ${MAX_THREADS} (got "${value}")`);
+  }
+  return n;
+}
+
+/**
+ * Threads for sgemm: `TOPOPROBE_THREADS` (unset or empty: not given), else every core the machine
+ * offers. An invalid value is an error naming the variable, not silently ignored.
+ */
 export function defaultThreads(): number {
-  const env = Number(process.env.TOPOPROBE_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  const env = process.env.TOPOPROBE_THREADS;
+  if (env === undefined || env.trim() === '') return availableParallelism();
+  return parseThreads(env, 'TOPOPROBE_THREADS');
 }
 
 // ---------------------------------------------------------------------------------------------------

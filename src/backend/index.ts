@@ -11,7 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { getLogger } from '../util/log.js';
 import { TopoprobeError } from '../util/errors.js';
 import { registerSegmentSumKernel } from './segment-sum.js';
-import { registerBlasBackend, defaultThreads } from './blas.js';
+import { registerBlasBackend, defaultThreads, parseThreads, MAX_THREADS } from './blas.js';
+
+export { parseThreads, MAX_THREADS };
 
 export const BACKEND_NAMES = ['auto', 'node-gpu', 'node', 'blas', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_NAMES)[number];
@@ -81,8 +83,12 @@ export function parseBackendChoice(value: string | undefined, source: string): B
  */
 export async function initBackend(choice?: BackendChoice, opts: { reselect?: boolean; threads?: number } = {}): Promise<BackendInfo> {
   const resolved = choice ?? parseBackendChoice(process.env.TOPOPROBE_BACKEND, 'TOPOPROBE_BACKEND');
-  if (current && !opts.reselect && opts.threads === undefined && (resolved === 'auto' || resolved === current.name)) return current;
+  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1 && opts.threads <= MAX_THREADS)) {
+    throw new TopoprobeError(`threads: expected a whole number from 1 to ${MAX_THREADS} (got ${opts.threads})`);
+  }
+  // Read (and checked) even when the current backend is kept: a bad TOPOPROBE_THREADS is always refused.
   const threads = opts.threads ?? defaultThreads();
+  if (current && !opts.reselect && opts.threads === undefined && (resolved === 'auto' || resolved === current.name)) return current;
   const log = getLogger();
   // tfjs's own console warnings (e.g. its advert for tfjs-node on the cpu backend) would mix with the
   // CLI's output; the choice and the reasons are logged here instead.
