@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { bertParameterShapes, parseBertConfig, type BertConfig } from '../src/model/config.js';
 import { loadCheckpoint, saveCheckpoint, type WeightMap } from '../src/model/checkpoint.js';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, openSafetensors } from '../src/model/safetensors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, openSafetensors, writeSafetensors } from '../src/model/safetensors.js';
+import { DepthProbe } from '../src/probe/probe.js';
+import { AdamW } from '../src/train/optimizer.js';
 import { getLogger, setLogger } from '../src/util/log.js';
 import { expectError } from './helpers.js';
 
@@ -378,6 +380,70 @@ describe('checkpoint', () => {
       tensors.push({ name: 'bert.pooler.dense.bias', dtype: 'I64', shape: [8], bytes: new Uint8Array(64) });
       const dir = writeFolder(fresh(), tensors);
       expectError(() => loadCheckpoint(dir), '"bert.pooler.dense.bias"', 'I64');
+    });
+  });
+
+  describe('non-finite values', () => {
+    const QUERY = 'encoder.layer.0.attention.self.query.weight';
+
+    it('a NaN weight: loading refuses, naming the file, the tensor and the count', () => {
+      const weights = randomWeights(false);
+      const q = weights.get(QUERY)!;
+      q.data[5] = NaN;
+      q.data[9] = NaN;
+      q.data[60] = NaN;
+      const dir = fresh();
+      saveCheckpoint(dir, config, weights);
+      const message = expectError(() => loadCheckpoint(dir), `${join(dir, 'model.safetensors')}: tensor "${QUERY}" has 3 NaN values (first at [0, 5])`);
+      expect(message.split('\n')).to.have.length(1);
+    });
+
+    it('an infinity, in a legacy-named tensor of one shard of a sharded checkpoint, names that shard', () => {
+      const weights = randomWeights(false);
+      const tensors = legacyTensors(weights);
+      const bias = tensors.find((t) => t.name === 'bert.pooler.dense.bias')!;
+      const data = new Float32Array(bias.bytes.buffer.slice(0));
+      data[7] = -Infinity;
+      bias.bytes = new Uint8Array(data.buffer);
+      const dir = fresh();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(TINY));
+      const weightMap: Record<string, string> = {};
+      const shards = [tensors.filter((t) => t !== bias), [bias]];
+      shards.forEach((shard, i) => {
+        writeFileSync(join(dir, `shard-${i}.safetensors`), assemble(shard));
+        for (const t of shard) weightMap[t.name] = `shard-${i}.safetensors`;
+      });
+      writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+      expectError(() => loadCheckpoint(dir), `${join(dir, 'shard-1.safetensors')}: tensor "bert.pooler.dense.bias" has 1 infinite value (first at [7])`);
+    });
+
+    it('a weight that overflows float16 when saved as F16 becomes infinite, and the load names it', () => {
+      const weights = randomWeights(false);
+      weights.get('pooler.dense.weight')!.data[3] = 7e4; // above float16's largest, 65504
+      const dir = fresh();
+      saveCheckpoint(dir, config, weights, { dtype: 'F16' });
+      expectError(() => loadCheckpoint(dir), 'model.safetensors: tensor "pooler.dense.weight" has 1 infinite value (first at [0, 3])');
+    });
+
+    it('a probe file and an optimizer state with non-finite values are refused, naming them', () => {
+      const dir = fresh();
+      mkdirSync(dir, { recursive: true });
+      const probePath = join(dir, 'probe-3.safetensors');
+      const B = new Float32Array(4 * 8).fill(0.1);
+      B[17] = NaN;
+      writeSafetensors(probePath, [{ name: 'B', shape: [4, 8], data: B }], { metadata: { probe: 'depth', rank: '4', hidden: '8' } });
+      expectError(() => DepthProbe.load(probePath), `${probePath}: tensor "B" has 1 NaN value (first at [2, 1])`);
+
+      const optimizerPath = join(dir, 'optimizer.safetensors');
+      const v = new Float32Array([0.5, Infinity, 0.25]);
+      writeSafetensors(optimizerPath, [
+        { name: `m.${QUERY}`, shape: [3], data: new Float32Array(3) },
+        { name: `v.${QUERY}`, shape: [3], data: v },
+      ], { metadata: { step: '4' } });
+      const adam = new AdamW();
+      expectError(() => adam.restore(optimizerPath), `${optimizerPath}: tensor "v.${QUERY}" has 1 infinite value (first at [1])`);
+      adam.dispose();
     });
   });
 });

@@ -196,6 +196,18 @@ describe('conllu: readConllu', () => {
     expectError(() => readConllu(empty), empty, 'no sentences');
   });
 
+  it('reads UTF-8 text, and refuses invalid UTF-8 naming the file and the line of the first bad byte', () => {
+    const lines = ['# sent_id = s9', '# text = a cafe', row('1   café  café  NOUN  NN  _ 0 root   _ _'), ''];
+    const good = join(dir, 'utf8.conllu');
+    writeFileSync(good, lines.join('\n'));
+    expect(readConllu(good)[0]!.words[0]!.form).to.equal('café');
+    // The same text with é in Latin-1 (one byte 0xE9), as a file saved in the wrong encoding has it.
+    const latin1 = join(dir, 'latin1.conllu');
+    writeFileSync(latin1, Buffer.from(lines.join('\r\n'), 'latin1'));
+    const message = expectError(() => readConllu(latin1), `CoNLL-U file ${latin1}: invalid UTF-8 at line 3, byte 6 of the line (bytes 0xe9 0x09`);
+    expect(message).to.include('iconv');
+  });
+
   it('names a missing file', () => {
     const missing = join(dir, 'missing.conllu');
     expectError(() => readConllu(missing), 'cannot read CoNLL-U file', missing);

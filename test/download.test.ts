@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { crc32, gzipSync } from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
 import {
   DATA_ITEMS,
@@ -13,7 +13,9 @@ import {
   downloadData,
   itemTargets,
   mirrorUrl,
+  parseByteSize,
   resolveDataItems,
+  unpackLimits,
   type DataItem,
   type DownloadDataOptions,
 } from '../src/data/download.js';
@@ -38,6 +40,88 @@ function rteZip(train = RTE_TRAIN): Uint8Array {
     'RTE/test.tsv': strToU8(RTE_TEST),
     'RTE/readme.txt': strToU8('not wanted'),
   }, { mtime: ZIP_TIME });
+}
+
+/**
+ * `zip` with the uncompressed size of `member` rewritten to `size` in its local header and its
+ * central directory entry: an archive that lies about a member's size, as a zip bomb does.
+ */
+function withDeclaredSize(zip: Uint8Array, member: string, size: number): Uint8Array {
+  const out = Buffer.from(zip);
+  let patched = 0;
+  for (let i = 0; i + 46 <= out.length; i++) {
+    const sig = out.readUInt32LE(i);
+    const [nameAt, sizeAt] = sig === 0x04034b50 ? [30, 22] : sig === 0x02014b50 ? [46, 24] : [0, 0];
+    if (nameAt === 0) continue;
+    const nameLength = out.readUInt16LE(i + (sig === 0x04034b50 ? 26 : 28));
+    if (out.toString('utf8', i + nameAt, i + nameAt + nameLength) !== member) continue;
+    out.writeUInt32LE(size, i + sizeAt);
+    patched++;
+  }
+  if (patched !== 2) throw new Error(`patched ${patched} headers of ${member}, expected 2`);
+  return out;
+}
+
+/** A zip64 archive of stored (uncompressed) members, every size and offset in zip64 extra fields, as tools write for files over 4 GiB. */
+function zip64Stored(files: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const [name, text] of Object.entries(files)) {
+    const data = Buffer.from(text);
+    const nameBytes = Buffer.from(name);
+    const extra = Buffer.alloc(4 + 16);
+    extra.writeUInt16LE(1, 0);
+    extra.writeUInt16LE(16, 2);
+    extra.writeBigUInt64LE(BigInt(data.length), 4);
+    extra.writeBigUInt64LE(BigInt(data.length), 12);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(45, 4);
+    local.writeUInt32LE(crc32(data), 14);
+    local.writeUInt32LE(0xffffffff, 18);
+    local.writeUInt32LE(0xffffffff, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    local.writeUInt16LE(extra.length, 28);
+    const cdExtra = Buffer.alloc(4 + 24);
+    cdExtra.writeUInt16LE(1, 0);
+    cdExtra.writeUInt16LE(24, 2);
+    cdExtra.writeBigUInt64LE(BigInt(data.length), 4);
+    cdExtra.writeBigUInt64LE(BigInt(data.length), 12);
+    cdExtra.writeBigUInt64LE(BigInt(offset), 20);
+    const cd = Buffer.alloc(46);
+    cd.writeUInt32LE(0x02014b50, 0);
+    cd.writeUInt16LE(45, 4);
+    cd.writeUInt16LE(45, 6);
+    cd.writeUInt32LE(crc32(data), 16);
+    cd.writeUInt32LE(0xffffffff, 20);
+    cd.writeUInt32LE(0xffffffff, 24);
+    cd.writeUInt16LE(nameBytes.length, 28);
+    cd.writeUInt16LE(cdExtra.length, 30);
+    cd.writeUInt32LE(0xffffffff, 42);
+    parts.push(local, nameBytes, extra, data);
+    central.push(cd, nameBytes, cdExtra);
+    offset += local.length + nameBytes.length + extra.length + data.length;
+  }
+  const cdBytes = Buffer.concat(central);
+  const record = Buffer.alloc(56);
+  record.writeUInt32LE(0x06064b50, 0);
+  record.writeBigUInt64LE(44n, 4);
+  record.writeBigUInt64LE(BigInt(Object.keys(files).length), 24);
+  record.writeBigUInt64LE(BigInt(Object.keys(files).length), 32);
+  record.writeBigUInt64LE(BigInt(cdBytes.length), 40);
+  record.writeBigUInt64LE(BigInt(offset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(offset + cdBytes.length), 8);
+  locator.writeUInt32LE(1, 16);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(0xffff, 8);
+  eocd.writeUInt16LE(0xffff, 10);
+  eocd.writeUInt32LE(0xffffffff, 12);
+  eocd.writeUInt32LE(0xffffffff, 16);
+  return Buffer.concat([...parts, cdBytes, record, locator, eocd]);
 }
 
 /** A minimal ustar archive of regular files (long names split into prefix/name). */
@@ -395,6 +479,103 @@ describe('data download', () => {
     ]);
     await downloadData(['rte'], options(dir));
     expect(dataStatus({ dataDir: dir, items }).items[0]).to.include({ complete: true });
+  });
+
+  describe('unpacking limits', () => {
+    /** Serves `zip` as the RTE archive (hash not pinned). */
+    const serve = (zip: Uint8Array): void => {
+      server.routes.set('/glue/data/RTE.zip', { body: zip });
+      items[0] = { ...items[0]!, sources: [{ ...items[0]!.sources[0]!, sha256: null }] };
+    };
+    const bigDev = 'index\tsentence1\tsentence2\tlabel\n' + '0\tDogs bark.\tAnimals make noise.\tentailment\n'.repeat(20000); // ~900 kB, deflates to a few kB
+    const rteFiles = (dev: string): Record<string, Uint8Array> => ({ 'RTE/train.tsv': strToU8(RTE_TRAIN), 'RTE/dev.tsv': strToU8(dev), 'RTE/test.tsv': strToU8(RTE_TEST) });
+
+    it('refuses a member that inflates past the size its header declares (a zip bomb), leaving nothing behind', async () => {
+      const dir = freshDir();
+      // dev.tsv comes after train.tsv, which is already unpacked into the temporary folder when dev.tsv is refused.
+      serve(withDeclaredSize(zipSync(rteFiles(bigDev), { mtime: ZIP_TIME }), 'RTE/dev.tsv', 1000));
+      await expectRejects(
+        downloadData(['rte'], options(dir)),
+        `${server.url}/glue/data/RTE.zip: zip member RTE/dev.tsv inflates past the 1000 bytes its header declares`,
+        'zip bomb',
+      );
+      expect(tree(dir)).to.deep.equal([]);
+    });
+
+    it('refuses a member whose declared size is above the per-member cap, before inflating it', async () => {
+      const dir = freshDir();
+      serve(zipSync(rteFiles(bigDev), { mtime: ZIP_TIME }));
+      const size = strToU8(bigDev).byteLength;
+      await expectRejects(
+        downloadData(['rte'], options(dir, { maxUnzipBytes: 64 * 1024 })),
+        `archive member RTE/dev.tsv unpacks to ${size} bytes, more than the limit of 65536 per member`,
+        'TOPOPROBE_MAX_UNZIP_BYTES',
+      );
+      expect(tree(dir)).to.deep.equal([]);
+      // A lying header that claims more than the cap is refused as well, however little it holds.
+      serve(withDeclaredSize(rteZip(), 'RTE/test.tsv', 0xfffffff0));
+      await expectRejects(downloadData(['rte'], options(dir)), 'archive member RTE/test.tsv unpacks to 4294967280 bytes, more than the limit of 2147483648 per member');
+      expect(tree(dir)).to.deep.equal([]);
+    });
+
+    it('refuses members that together pass the total cap; the env vars set both caps', async () => {
+      const dir = freshDir();
+      serve(zipSync(rteFiles(bigDev), { mtime: ZIP_TIME }));
+      const total = [RTE_TRAIN, bigDev, RTE_TEST].reduce((n, t) => n + strToU8(t).byteLength, 0);
+      await expectRejects(downloadData(['rte'], options(dir, { maxUnzipTotalBytes: total - 1 })), `unpack to ${total} bytes, more than the limit of ${total - 1} in all`, 'TOPOPROBE_MAX_UNZIP_TOTAL_BYTES');
+      expect(tree(dir)).to.deep.equal([]);
+      const saved = { ...process.env };
+      try {
+        process.env.TOPOPROBE_MAX_UNZIP_BYTES = '512k';
+        await expectRejects(downloadData(['rte'], options(dir)), 'more than the limit of 524288 per member');
+        process.env.TOPOPROBE_MAX_UNZIP_BYTES = '2G';
+        process.env.TOPOPROBE_MAX_UNZIP_TOTAL_BYTES = '100k';
+        await expectRejects(downloadData(['rte'], options(dir)), 'more than the limit of 102400 in all');
+        // A malformed value is refused before anything is fetched.
+        server.requests.length = 0;
+        process.env.TOPOPROBE_MAX_UNZIP_TOTAL_BYTES = 'lots';
+        await expectRejects(downloadData(['rte'], options(dir)), 'TOPOPROBE_MAX_UNZIP_TOTAL_BYTES: "lots" is not a size in bytes');
+        expect(server.requests).to.deep.equal([]);
+        delete process.env.TOPOPROBE_MAX_UNZIP_TOTAL_BYTES;
+        const [ok] = await downloadData(['rte'], options(dir));
+        expect(ok!.status).to.equal('downloaded');
+        expect(readFileSync(join(dir, 'rte', 'dev.tsv'), 'utf8')).to.equal(bigDev);
+      } finally {
+        for (const k of ['TOPOPROBE_MAX_UNZIP_BYTES', 'TOPOPROBE_MAX_UNZIP_TOTAL_BYTES']) {
+          if (saved[k] === undefined) delete process.env[k];
+          else process.env[k] = saved[k];
+        }
+      }
+    });
+
+    it('parses sizes with binary units, and the defaults are 2 GiB per member and 8 GiB in all', () => {
+      expect(parseByteSize('1048576', 'X')).to.equal(1048576);
+      expect(parseByteSize('64k', 'X')).to.equal(65536);
+      expect(parseByteSize('1.5G', 'X')).to.equal(1.5 * 2 ** 30);
+      expect(parseByteSize('512MiB', 'X')).to.equal(2 ** 29);
+      for (const bad of ['', '0', '-5', '2X', 'k']) expect(() => parseByteSize(bad, 'X'), bad).to.throw(`X: ${JSON.stringify(bad)} is not a size`);
+      expect(unpackLimits({}, {})).to.deep.equal({ memberBytes: 2 ** 31, totalBytes: 2 ** 33 });
+      expect(unpackLimits({ maxUnzipBytes: 10 }, { TOPOPROBE_MAX_UNZIP_BYTES: '1G', TOPOPROBE_MAX_UNZIP_TOTAL_BYTES: '3G' })).to.deep.equal({ memberBytes: 10, totalBytes: 3 * 2 ** 30 });
+    });
+
+    it('refuses a member whose CRC-32 does not match, and reads a zip64 archive', async () => {
+      const dir = freshDir();
+      const stored = Buffer.from(zipSync(rteFiles(RTE_DEV), { mtime: ZIP_TIME, level: 0 }));
+      stored[stored.indexOf('Dogs bark.')] = 'H'.charCodeAt(0);
+      serve(stored);
+      await expectRejects(downloadData(['rte'], options(dir)), 'zip member RTE/dev.tsv is damaged (CRC-32');
+      expect(tree(dir)).to.deep.equal([]);
+      serve(zip64Stored({ 'RTE/readme.txt': 'x', 'RTE/train.tsv': RTE_TRAIN, 'RTE/dev.tsv': RTE_DEV, 'RTE/test.tsv': RTE_TEST }));
+      await downloadData(['rte'], options(dir));
+      expect(snapshot(dir)).to.deep.equal({ 'rte/dev.tsv': RTE_DEV, 'rte/test.tsv': RTE_TEST, 'rte/train.tsv': RTE_TRAIN });
+    });
+
+    it('a tar.gz that unpacks past the total cap is refused, and so is a member above the per-member cap', async () => {
+      const dir = freshDir();
+      await expectRejects(downloadData(['ud-ewt'], options(dir, { maxUnzipTotalBytes: 2048 })), `${server.url}/ud/ewt.tgz: the archive unpacks to more than 2048 bytes`);
+      await expectRejects(downloadData(['ud-ewt'], options(dir, { maxUnzipBytes: 40 })), 'archive member UD_English-EWT-r2.13/en_ewt-ud-dev.conllu unpacks to', 'limit of 40 per member');
+      expect(tree(dir)).to.deep.equal([]);
+    });
   });
 
   describe('CLI', () => {

@@ -528,6 +528,23 @@ describe('glue: malformed files name the file and line', () => {
     bad('rte', 'train', [RTE.split('\n')[0]!], null, 'no RTE examples');
   });
 
+  it('refuses a TSV that is not valid UTF-8, naming the file and line; a byte-order mark is fine', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'topoprobe-glue-utf8-'));
+    try {
+      mkdirSync(join(dir, 'rte'));
+      const path = join(dir, 'rte', 'train.tsv');
+      writeFileSync(path, '\uFEFF' + RTE);
+      expect(readGlue('rte', 'train', dir)).to.have.length(2);
+      const lines = RTE.trimEnd().split('\n');
+      const bytes = Buffer.from(lines.join('\n') + '\n' + tsv('9', 'na', 'b', 'entailment') + '\n');
+      bytes[bytes.lastIndexOf('na') + 1] = 0xc3; // a lead byte followed by a tab: a truncated sequence
+      writeFileSync(path, bytes);
+      expectError(() => readGlue('rte', 'train', dir), `${path}: invalid UTF-8 at line ${lines.length + 1}, byte 4 of the line (bytes 0xc3 0x09`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names the real path when reading', () => {
     const dir = mkdtempSync(join(tmpdir(), 'topoprobe-glue-bad-'));
     try {

@@ -172,8 +172,9 @@ describe('safetensors', () => {
     it('reads every dtype from disk', () => {
       const path = join(dir, 'hand.safetensors');
       writeFileSync(path, bytes);
-      checkValues(openSafetensors(path));
-      const { tensors, metadata } = readSafetensors(path);
+      // b.f16 holds an infinity and d.f64 a value beyond float32: read as they are only when allowed.
+      checkValues(openSafetensors(path, { allowNonFinite: true }));
+      const { tensors, metadata } = readSafetensors(path, { allowNonFinite: true });
       expect(metadata.format).to.equal('pt');
       expect(tensors.size).to.equal(entries.length);
     });
@@ -181,7 +182,7 @@ describe('safetensors', () => {
     it('reads every dtype from an unaligned buffer in memory', () => {
       const shifted = new Uint8Array(bytes.byteLength + 1).subarray(1); // also misalign the buffer itself
       shifted.set(bytes);
-      checkValues(parseSafetensors(shifted, 'shifted'));
+      checkValues(parseSafetensors(shifted, 'shifted', { allowNonFinite: true }));
     });
 
     it('returns views of an aligned in-memory buffer instead of copies', () => {
@@ -244,7 +245,7 @@ describe('safetensors', () => {
       it(`round-trips ${dtype}`, () => {
         const path = join(dir, `round-${dtype}.safetensors`);
         writeSafetensors(path, tensors, { dtype, metadata: { format: 'pt', dtype } });
-        const file = openSafetensors(path);
+        const file = openSafetensors(path, { allowNonFinite: true }); // m.middle holds NaN and infinities
         expect(file.metadata).to.deep.equal({ format: 'pt', dtype });
         expect(file.names()).to.deep.equal(['a.first', 'm.middle', 'z.last']); // data in sorted-name order
         const header = headerOf(new Uint8Array(readFileSync(path)));
@@ -355,6 +356,71 @@ describe('safetensors', () => {
       const file = openSafetensors(path);
       writeFileSync(path, assemble([{ name: 'weight', dtype: 'F32', shape: [2, 3], bytes: new Uint8Array(24) }]));
       expectError(() => file.readFloat32('weight'), path, 'changed');
+    });
+  });
+
+  describe('non-finite values', () => {
+    const f32 = (values: number[]): Uint8Array => le(values.length, 4, (v, o, i) => v.setFloat32(o, values[i]!, true));
+    const f16 = (bits: number[]): Uint8Array => le(bits.length, 2, (v, o, i) => v.setUint16(o, bits[i]!, true));
+    const QUERY = 'encoder.layer.0.attention.self.query.weight';
+
+    it('refuses an F32 tensor with NaN values, naming the file, the tensor, the count and the first position', () => {
+      const sub = mkdtempSync(join(dir, 'nan-'));
+      const path = join(sub, 'model.safetensors');
+      writeFileSync(path, assemble([
+        { name: 'ok', dtype: 'F32', shape: [2], bytes: f32([1, 2]) },
+        { name: QUERY, dtype: 'F32', shape: [2, 3], bytes: f32([0, 1, NaN, 3, NaN, NaN]) },
+      ]));
+      const file = openSafetensors(path);
+      expect([...file.readFloat32('ok').data]).to.deep.equal([1, 2]); // other tensors still read
+      const message = expectError(() => file.readFloat32(QUERY), `${path}: tensor "${QUERY}" has 3 NaN values (first at [0, 2])`);
+      expect(message).to.not.include('infinite');
+      expectError(() => file.read(QUERY), path, QUERY, '3 NaN values');
+      // readSafetensors (probe files, optimizer state) reads every tensor, so it refuses too.
+      expectError(() => readSafetensors(path), `${path}: tensor "${QUERY}" has 3 NaN values`);
+      // Allowed explicitly, the values come back as stored.
+      expect(Number.isNaN(openSafetensors(path, { allowNonFinite: true }).readFloat32(QUERY).data[2])).to.equal(true);
+    });
+
+    it('refuses infinities, also where they come from F16, BF16 or F64 (beyond float32) storage', () => {
+      const path = join(dir, 'inf.safetensors');
+      writeFileSync(path, assemble([
+        { name: 'a.f32', dtype: 'F32', shape: [3], bytes: f32([Infinity, 1, -Infinity]) },
+        { name: 'b.f16', dtype: 'F16', shape: [2, 2], bytes: f16([0x3c00, 0x3c00, 0x3c00, 0xfc00]) },
+        { name: 'c.bf16', dtype: 'BF16', shape: [3], bytes: f16([0x7fc0, 0x3f80, 0x7f80]) },
+        { name: 'd.f64', dtype: 'F64', shape: [2], bytes: le(2, 8, (v, o, i) => v.setFloat64(o, [0.5, 1e300][i]!, true)) },
+        { name: 'e.scalar', dtype: 'F32', shape: [], bytes: f32([NaN]) },
+      ]));
+      const file = openSafetensors(path);
+      expectError(() => file.readFloat32('a.f32'), `${path}: tensor "a.f32" has 2 infinite values (first at [0])`);
+      expectError(() => file.readFloat32('b.f16'), `${path}: tensor "b.f16" has 1 infinite value (first at [1, 1])`);
+      expectError(() => file.readFloat32('c.bf16'), `${path}: tensor "c.bf16" has 1 NaN and 1 infinite values (first at [0])`);
+      expectError(() => file.readFloat32('d.f64'), `${path}: tensor "d.f64" has 1 infinite value (first at [1])`, 'beyond the float32 range');
+      expectError(() => file.readFloat32('e.scalar'), `${path}: tensor "e.scalar" has 1 NaN value;`);
+    });
+
+    it('names the source of an in-memory buffer, and leaves integer tensors alone', () => {
+      const bytes = assemble([
+        { name: 'ids', dtype: 'I32', shape: [2], bytes: le(2, 4, (v, o, i) => v.setInt32(o, -1 - i, true)) },
+        { name: 'w', dtype: 'F32', shape: [1], bytes: f32([NaN]) },
+      ]);
+      const file = parseSafetensors(bytes, 'upload.safetensors');
+      expect([...file.read('ids').data]).to.deep.equal([-1, -2]);
+      expectError(() => file.readFloat32('w'), 'upload.safetensors: tensor "w" has 1 NaN value');
+    });
+
+    it('checks a 4-million-element tensor in one fast pass', () => {
+      const data = new Float32Array(4_000_000).fill(0.25);
+      const path = join(dir, 'big.safetensors');
+      writeSafetensors(path, [{ name: 'big', shape: [2000, 2000], data }]);
+      const file = openSafetensors(path);
+      const start = performance.now();
+      expect(file.readFloat32('big').data.length).to.equal(4_000_000);
+      const ms = performance.now() - start;
+      expect(ms).to.be.lessThan(1000);
+      data[3_999_999] = NaN;
+      writeSafetensors(path, [{ name: 'big', shape: [2000, 2000], data }]);
+      expectError(() => openSafetensors(path).readFloat32('big'), '"big" has 1 NaN value (first at [1999, 1999])');
     });
   });
 });

@@ -6,11 +6,12 @@
  * line longer than the model's budget is cut into consecutive chunks (each wrapped the same way)
  * rather than truncated, so no text is thrown away.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BertTokenizer } from '../tokenize/tokenizer.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
+import { readText } from '../util/fs.js';
 
 export interface CorpusFile {
   path: string;
@@ -31,7 +32,7 @@ export function readCorpus(paths: readonly string[], field = 'corpus.files'): Co
     const path = resolve(p);
     if (!existsSync(path)) throw new TopoprobeError(`${field}[${i}]: ${path} does not exist (build the built-in corpus with \`npm run corpus\`)`);
     if (!statSync(path).isFile()) throw new TopoprobeError(`${field}[${i}]: ${path} is not a file`);
-    const text = readFileSync(path, 'utf8');
+    const text = readText(path, `${field}[${i}]:`);
     if (text.includes('\u0000')) throw new TopoprobeError(`${field}[${i}]: ${path} is not a text file`);
     const own = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
     if (own.length === 0) throw new TopoprobeError(`${field}[${i}]: ${path} has no text`);

@@ -27,14 +27,23 @@
  * temporary folder inside the data directory and each is renamed into place, so no half-written file is
  * ever visible. Any failure before that point leaves the data directory as it was, and no temporary file
  * stays behind.
+ *
+ * Unpacking is capped: an archive member may unpack to at most `TOPOPROBE_MAX_UNZIP_BYTES` (default
+ * 2 GiB), and the wanted members of one archive to `TOPOPROBE_MAX_UNZIP_TOTAL_BYTES` (default 8 GiB) in
+ * all; both take a byte count or a binary unit (`512M`, `4G`). A zip member's declared size is checked
+ * before it is inflated, and inflation stops as soon as the output passes it (an archive that lies about
+ * its sizes, as a zip bomb does); each member's CRC-32 is checked too.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { gunzipSync } from 'node:zlib';
-import { unzipSync } from 'fflate';
+import { Inflate } from 'fflate';
 import { TopoprobeError } from '../util/errors.js';
+import { diskError, ensureDir } from '../util/fs.js';
 import { getLogger } from '../util/log.js';
 import { dataDir as resolveDataDir } from './paths.js';
 
@@ -274,6 +283,10 @@ export interface DownloadDataOptions {
   fetchImpl?: typeof fetch;
   /** Called as each file downloads (`file` is `<item>/<file name>`); `total` undefined when unknown. */
   onProgress?: (file: string, received: number, total: number | undefined) => void;
+  /** The most bytes one archive member may unpack to (default `TOPOPROBE_MAX_UNZIP_BYTES`, else 2 GiB). */
+  maxUnzipBytes?: number;
+  /** The most bytes the wanted members of one archive may unpack to in all (default `TOPOPROBE_MAX_UNZIP_TOTAL_BYTES`, else 8 GiB). */
+  maxUnzipTotalBytes?: number;
 }
 
 export interface SourceResult {
@@ -346,14 +359,15 @@ export async function downloadData(names: readonly string[], opts: DownloadDataO
   items.forEach(checkItem);
   const dir = resolveDataDir(opts.dataDir);
   const mirror = opts.mirror ?? process.env.TOPOPROBE_DATA_MIRROR;
-  // Checked up front, so a bad mirror fails before anything is written.
+  // Checked up front, so a bad mirror or size limit fails before anything is written.
   for (const item of items) for (const s of item.sources) mirrorUrl(s.url, mirror);
+  const limits = unpackLimits(opts);
   const results: DownloadDataResult[] = [];
-  for (const item of items) results.push(await downloadItem(item, dir, mirror, opts));
+  for (const item of items) results.push(await downloadItem(item, dir, mirror, limits, opts));
   return results;
 }
 
-async function downloadItem(item: DataItem, dir: string, mirror: string | undefined, opts: DownloadDataOptions): Promise<DownloadDataResult> {
+async function downloadItem(item: DataItem, dir: string, mirror: string | undefined, limits: UnpackLimits, opts: DownloadDataOptions): Promise<DownloadDataResult> {
   const log = getLogger();
   const targets = itemTargets(item);
   const files = targets.map((t) => join(dir, ...t.split('/')));
@@ -368,7 +382,7 @@ async function downloadItem(item: DataItem, dir: string, mirror: string | undefi
   const temp = join(dir, `.tmp-${item.name}-${suffix}`);
   const partials: string[] = [];
   try {
-    mkdirSync(downloads, { recursive: true });
+    ensureDir(downloads);
     // 1. Fetch and check every source.
     const fetched: Array<{ source: DataSource; path: string; result: SourceResult }> = [];
     for (const source of item.sources) {
@@ -384,23 +398,16 @@ async function downloadItem(item: DataItem, dir: string, mirror: string | undefi
       fetched.push({ source, path, result: { url, bytes, sha256, pinned: source.sha256 } });
     }
     // 2. Unpack what is wanted into a temporary folder inside the data dir.
-    mkdirSync(temp, { recursive: true });
+    ensureDir(temp);
     for (const { source, path, result } of fetched) {
       if (source.kind === 'file') {
         const out = join(temp, ...source.target.split('/'));
-        mkdirSync(dirname(out), { recursive: true });
+        ensureDir(dirname(out));
         renameSync(path, out);
       } else {
-        const entries = source.kind === 'zip' ? readZip(path, result.url, source.members) : readTarGz(path, result.url, source.members);
-        for (const [target, member] of Object.entries(source.members)) {
-          const data = entries.get(member);
-          if (data === undefined) {
-            throw new TopoprobeError(`${result.url}: the archive has no ${member} (wanted for ${target}); is it the right file?`);
-          }
-          const out = join(temp, ...target.split('/'));
-          mkdirSync(dirname(out), { recursive: true });
-          writeFileSync(out, data);
-        }
+        const wanted = Object.entries(source.members).map(([target, member]) => ({ target, member, out: join(temp, ...target.split('/')) }));
+        if (source.kind === 'zip') unzipMembers(path, result.url, wanted, limits);
+        else untarMembers(path, result.url, wanted, limits);
         rmSync(path, { force: true });
       }
     }
@@ -409,7 +416,7 @@ async function downloadItem(item: DataItem, dir: string, mirror: string | undefi
       if (existsSync(dest) && statSync(dest).isDirectory()) throw new TopoprobeError(`${dest}: is a folder; expected a file (or nothing) there`);
     }
     for (const [i, target] of targets.entries()) {
-      mkdirSync(dirname(files[i]!), { recursive: true });
+      ensureDir(dirname(files[i]!));
       renameSync(join(temp, ...target.split('/')), files[i]!);
     }
     log.info(`${item.name}: ${targets.length} file(s) in ${dir}`);
@@ -454,22 +461,27 @@ async function fetchToFile(url: string, path: string, label: string, opts: Downl
   let received = 0;
   const short = (why: string) =>
     new TopoprobeError(`${url}: download incomplete: received ${received}${total !== undefined ? ` of ${total}` : ''} bytes (${why})`);
-  const handle = await open(path, 'w');
+  // A full or read-only disk is named as such, not as a failed download.
+  const diskFull = (err: unknown): never => {
+    throw diskError(`cannot write ${path}`, err);
+  };
+  const handle = await open(path, 'w').catch(diskFull);
   try {
     opts.onProgress?.(label, 0, total);
     if (res.body) {
       try {
         for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-          await handle.write(chunk);
+          await handle.write(chunk).catch(diskFull);
           hash.update(chunk);
           received += chunk.byteLength;
           opts.onProgress?.(label, received, total);
         }
       } catch (err) {
+        if (err instanceof TopoprobeError) throw err;
         throw short(causeOf(err));
       }
     }
-    await handle.sync();
+    await handle.sync().catch(diskFull);
   } finally {
     await handle.close();
   }
@@ -478,33 +490,260 @@ async function fetchToFile(url: string, path: string, label: string, opts: Downl
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Archives: only the members wanted are extracted, and each is returned by its archive path.
+// Archives: only the members wanted are extracted, each straight into its file in the temporary folder.
 
-/** Reads the zip into memory (GLUE's largest, MNLI.zip, is about 300 MB) and inflates only the members wanted. */
-function readZip(path: string, url: string, members: Readonly<Record<string, string>>): Map<string, Uint8Array> {
-  const wanted = new Set(Object.values(members));
-  const sizes = new Map<string, number>();
-  let files: Record<string, Uint8Array>;
+/** The default cap on one archive member's unpacked size: 2 GiB (`TOPOPROBE_MAX_UNZIP_BYTES`). */
+export const DEFAULT_MAX_UNZIP_BYTES = 2 * 1024 ** 3;
+/** The default cap on what one archive unpacks to in all: 8 GiB (`TOPOPROBE_MAX_UNZIP_TOTAL_BYTES`). */
+export const DEFAULT_MAX_UNZIP_TOTAL_BYTES = 8 * 1024 ** 3;
+
+/** How much an archive may unpack to: per member, and in all. */
+export interface UnpackLimits {
+  memberBytes: number;
+  totalBytes: number;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A byte count from an environment variable: digits, optionally with a binary unit (`64k`, `512M`, `2G`, `1.5GiB`). */
+export function parseByteSize(text: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  const bytes = m ? Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new TopoprobeError(`${name}: ${JSON.stringify(text)} is not a size in bytes (expected e.g. 2147483648, 512M or 2G)`);
+  }
+  return bytes;
+}
+
+/** The unpacking caps: the options, else `TOPOPROBE_MAX_UNZIP_BYTES` / `TOPOPROBE_MAX_UNZIP_TOTAL_BYTES`, else 2 GiB / 8 GiB. */
+export function unpackLimits(opts: { maxUnzipBytes?: number; maxUnzipTotalBytes?: number } = {}, env: NodeJS.ProcessEnv = process.env): UnpackLimits {
+  const pick = (given: number | undefined, name: string, fallback: number): number => {
+    if (given !== undefined) {
+      if (!Number.isSafeInteger(given) || given <= 0) throw new TopoprobeError(`${name}: ${given} is not a positive whole number of bytes`);
+      return given;
+    }
+    const raw = env[name];
+    return raw === undefined || raw.trim() === '' ? fallback : parseByteSize(raw, name);
+  };
+  return {
+    memberBytes: pick(opts.maxUnzipBytes, 'TOPOPROBE_MAX_UNZIP_BYTES', DEFAULT_MAX_UNZIP_BYTES),
+    totalBytes: pick(opts.maxUnzipTotalBytes, 'TOPOPROBE_MAX_UNZIP_TOTAL_BYTES', DEFAULT_MAX_UNZIP_TOTAL_BYTES),
+  };
+}
+
+/** One member to extract: `member` (its path in the archive) into the file `out`, for `target`. */
+interface Extraction {
+  target: string;
+  member: string;
+  out: string;
+}
+
+const memberCapError = (url: string, member: string, size: number, limits: UnpackLimits): TopoprobeError =>
+  new TopoprobeError(
+    `${url}: archive member ${member} unpacks to ${size} bytes, more than the limit of ${limits.memberBytes} per member ` +
+      '(raise TOPOPROBE_MAX_UNZIP_BYTES if the file is really that large)',
+  );
+
+const totalCapError = (url: string, size: number, limits: UnpackLimits): TopoprobeError =>
+  new TopoprobeError(
+    `${url}: the archive's wanted members unpack to ${size} bytes, more than the limit of ${limits.totalBytes} in all ` +
+      '(raise TOPOPROBE_MAX_UNZIP_TOTAL_BYTES if they are really that large)',
+  );
+
+/** An entry of a zip's central directory. */
+interface ZipEntry {
+  name: string;
+  flags: number;
+  method: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  localOffset: number;
+}
+
+const ZIP_MAX16 = 0xffff;
+const ZIP_MAX32 = 0xffffffff;
+
+/** A little-endian u64 that must fit a safe integer (zip64 fields). */
+function u64(buf: Buffer, at: number, what: string): number {
+  const v = buf.readBigUInt64LE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${what} ${v} is out of range`);
+  return Number(v);
+}
+
+/** Reads the central directory of a zip (zip64 included). Structural damage is an Error (the caller names the URL). */
+function readZipDirectory(buf: Buffer): Map<string, ZipEntry> {
+  const need = (at: number, length: number, what: string): void => {
+    if (at < 0 || at + length > buf.length) throw new Error(`${what} lies outside the file (byte ${at}, ${buf.length} bytes in all)`);
+  };
+  // The end-of-central-directory record: 22 bytes plus a comment of up to 65535, at the very end.
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error('no end-of-central-directory record');
+  let count = buf.readUInt16LE(eocd + 10);
+  let dirSize = buf.readUInt32LE(eocd + 12);
+  let dirOffset = buf.readUInt32LE(eocd + 16);
+  if (count === ZIP_MAX16 || dirSize === ZIP_MAX32 || dirOffset === ZIP_MAX32) {
+    const locator = eocd - 20;
+    need(locator, 20, 'the zip64 locator');
+    if (buf.readUInt32LE(locator) !== 0x07064b50) throw new Error('no zip64 end-of-central-directory locator');
+    const record = u64(buf, locator + 8, 'zip64 record offset');
+    need(record, 56, 'the zip64 end-of-central-directory record');
+    if (buf.readUInt32LE(record) !== 0x06064b50) throw new Error('no zip64 end-of-central-directory record');
+    count = u64(buf, record + 32, 'entry count');
+    dirSize = u64(buf, record + 40, 'central directory size');
+    dirOffset = u64(buf, record + 48, 'central directory offset');
+  }
+  need(dirOffset, dirSize, 'the central directory');
+  const entries = new Map<string, ZipEntry>();
+  let at = dirOffset;
+  for (let n = 0; n < count; n++) {
+    need(at, 46, 'a central directory entry');
+    if (buf.readUInt32LE(at) !== 0x02014b50) throw new Error(`bad central directory entry at byte ${at}`);
+    const flags = buf.readUInt16LE(at + 8);
+    const nameLength = buf.readUInt16LE(at + 28);
+    const extraLength = buf.readUInt16LE(at + 30);
+    const commentLength = buf.readUInt16LE(at + 32);
+    need(at + 46, nameLength + extraLength, 'a central directory entry');
+    const rawName = buf.subarray(at + 46, at + 46 + nameLength);
+    const name = rawName.toString(flags & 0x800 ? 'utf8' : 'latin1').replace(/^\.\//, '');
+    let compressedSize = buf.readUInt32LE(at + 20);
+    let size = buf.readUInt32LE(at + 24);
+    let localOffset = buf.readUInt32LE(at + 42);
+    if (size === ZIP_MAX32 || compressedSize === ZIP_MAX32 || localOffset === ZIP_MAX32) {
+      // The zip64 extra field (id 1) holds, in this order, each field whose 32-bit value is all ones.
+      const extra = buf.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength);
+      let e = 0;
+      let zip64: Buffer | undefined;
+      while (e + 4 <= extra.length) {
+        const id = extra.readUInt16LE(e);
+        const length = extra.readUInt16LE(e + 2);
+        if (id === 1) zip64 = extra.subarray(e + 4, e + 4 + length);
+        e += 4 + length;
+      }
+      if (!zip64) throw new Error(`${name}: sizes of all ones but no zip64 extra field`);
+      let z = 0;
+      const next = (what: string): number => {
+        if (z + 8 > zip64!.length) throw new Error(`${name}: zip64 extra field too short`);
+        const v = u64(zip64!, z, `${name}: ${what}`);
+        z += 8;
+        return v;
+      };
+      if (size === ZIP_MAX32) size = next('size');
+      if (compressedSize === ZIP_MAX32) compressedSize = next('compressed size');
+      if (localOffset === ZIP_MAX32) localOffset = next('offset');
+    }
+    const entry: ZipEntry = { name, flags, method: buf.readUInt16LE(at + 10), crc: buf.readUInt32LE(at + 16), compressedSize, size, localOffset };
+    if (!entries.has(name)) entries.set(name, entry);
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+/** CRC-32 (IEEE), continuing from `crc`; zlib's where Node has it (20.15+), else a table. */
+const crc32: (data: Uint8Array, crc: number) => number =
+  (zlib as { crc32?: (data: Uint8Array, crc: number) => number }).crc32 ??
+  (() => {
+    const table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+    return (data: Uint8Array, crc: number): number => {
+      let c = ~crc >>> 0;
+      for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+      return ~c >>> 0;
+    };
+  })();
+
+/** Compressed bytes are inflated 16 KiB at a time, so at most about 16 MiB of output is held at once. */
+const INFLATE_CHUNK = 16 * 1024;
+
+/**
+ * Extracts the wanted members of the zip at `path` into their files. Before anything is inflated,
+ * each member's declared size is checked against the caps; while inflating, the output is counted
+ * and inflation stops the moment it passes the declared size (an archive that lies about its sizes,
+ * as a zip bomb does). The size and CRC-32 of each member are checked at the end.
+ */
+function unzipMembers(path: string, url: string, wanted: readonly Extraction[], limits: UnpackLimits): void {
+  const buf = readFileSync(path);
+  let entries: Map<string, ZipEntry>;
   try {
-    files = unzipSync(readFileSync(path), {
-      filter: (f) => {
-        const name = f.name.replace(/^\.\//, '');
-        if (!wanted.has(name)) return false;
-        sizes.set(f.name, f.originalSize);
-        return true;
-      },
-    });
+    entries = readZipDirectory(buf);
   } catch (err) {
     throw new TopoprobeError(`${url}: not a readable zip archive (${(err as Error).message})`, { cause: err });
   }
-  const out = new Map<string, Uint8Array>();
-  for (const [name, data] of Object.entries(files)) {
-    if (data.byteLength !== sizes.get(name)) {
-      throw new TopoprobeError(`${url}: zip member ${name} is damaged (${data.byteLength} bytes unpacked, ${sizes.get(name)} expected)`);
-    }
-    out.set(name.replace(/^\.\//, ''), data);
+  let total = 0;
+  for (const w of wanted) {
+    const entry = entries.get(w.member);
+    if (!entry) throw new TopoprobeError(`${url}: the archive has no ${w.member} (wanted for ${w.target}); is it the right file?`);
+    if (entry.size > limits.memberBytes) throw memberCapError(url, w.member, entry.size, limits);
+    total += entry.size;
   }
-  return out;
+  if (total > limits.totalBytes) throw totalCapError(url, total, limits);
+  for (const w of wanted) extractZipMember(buf, entries.get(w.member)!, url, w.out);
+}
+
+function extractZipMember(buf: Buffer, entry: ZipEntry, url: string, out: string): void {
+  const damaged = (why: string) => new TopoprobeError(`${url}: zip member ${entry.name} is damaged (${why})`);
+  if (entry.flags & 1) throw new TopoprobeError(`${url}: zip member ${entry.name} is encrypted`);
+  if (entry.method !== 0 && entry.method !== 8) {
+    throw new TopoprobeError(`${url}: zip member ${entry.name} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
+  }
+  const local = entry.localOffset;
+  if (local + 30 > buf.length || buf.readUInt32LE(local) !== 0x04034b50) throw damaged(`no local header at byte ${local}`);
+  const dataStart = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+  if (dataStart + entry.compressedSize > buf.length) throw damaged(`its ${entry.compressedSize} compressed bytes run past the end of the file`);
+  const compressed = buf.subarray(dataStart, dataStart + entry.compressedSize);
+  ensureDir(dirname(out));
+  let fd: number;
+  try {
+    fd = openSync(out, 'w');
+  } catch (err) {
+    throw diskError(`cannot write ${out}`, err);
+  }
+  let written = 0;
+  let crc = 0;
+  const write = (chunk: Uint8Array): void => {
+    if (written + chunk.byteLength > entry.size) {
+      throw new TopoprobeError(
+        `${url}: zip member ${entry.name} inflates past the ${entry.size} bytes its header declares; refused ` +
+          '(the archive is damaged or a zip bomb)',
+      );
+    }
+    crc = crc32(chunk, crc);
+    try {
+      for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off, chunk.byteLength - off);
+    } catch (err) {
+      throw diskError(`cannot write ${out}`, err);
+    }
+    written += chunk.byteLength;
+  };
+  try {
+    if (entry.method === 0) {
+      for (let i = 0; i < compressed.byteLength; i += INFLATE_CHUNK) write(compressed.subarray(i, i + INFLATE_CHUNK));
+    } else if (compressed.byteLength > 0) {
+      const inflate = new Inflate((chunk) => write(chunk));
+      try {
+        for (let i = 0; i < compressed.byteLength; i += INFLATE_CHUNK) {
+          inflate.push(compressed.subarray(i, i + INFLATE_CHUNK), i + INFLATE_CHUNK >= compressed.byteLength);
+        }
+      } catch (err) {
+        if (err instanceof TopoprobeError) throw err;
+        throw damaged((err as Error).message);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (written !== entry.size) throw damaged(`${written} bytes unpacked, ${entry.size} expected`);
+  if (crc !== entry.crc) throw damaged(`CRC-32 ${crc.toString(16).padStart(8, '0')}, ${entry.crc.toString(16).padStart(8, '0')} expected`);
 }
 
 /** A NUL-terminated string field of a tar header. */
@@ -526,15 +765,44 @@ function tarNumber(block: Uint8Array, offset: number, length: number): number {
   return text === '' ? 0 : parseInt(text, 8);
 }
 
-/** Reads the regular files of a gzipped tar (ustar, GNU long names, pax `path`). */
-function readTarGz(path: string, url: string, members: Readonly<Record<string, string>>): Map<string, Uint8Array> {
+/**
+ * Extracts the wanted members of a gzipped tar (ustar, GNU long names, pax `path`) into their files.
+ * Decompression stops at the total cap; a member above the per-member cap is refused.
+ */
+function untarMembers(path: string, url: string, wanted: readonly Extraction[], limits: UnpackLimits): void {
+  const entries = readTarGz(path, url, new Set(wanted.map((w) => w.member)), limits);
+  for (const w of wanted) {
+    const data = entries.get(w.member);
+    if (data === undefined) throw new TopoprobeError(`${url}: the archive has no ${w.member} (wanted for ${w.target}); is it the right file?`);
+    if (data.byteLength > limits.memberBytes) throw memberCapError(url, w.member, data.byteLength, limits);
+  }
+  for (const w of wanted) {
+    ensureDir(dirname(w.out));
+    try {
+      writeFileSync(w.out, entries.get(w.member)!);
+    } catch (err) {
+      throw diskError(`cannot write ${w.out}`, err);
+    }
+  }
+}
+
+/** The regular files of a gzipped tar that `wanted` names, as views of the unpacked archive. */
+function readTarGz(path: string, url: string, wanted: ReadonlySet<string>, limits: UnpackLimits): Map<string, Uint8Array> {
   let tar: Buffer;
+  // A Buffer holds at most buffer.constants.MAX_LENGTH bytes; a larger archive could not be unpacked in memory anyway.
+  const cap = Math.min(limits.totalBytes, bufferConstants.MAX_LENGTH);
   try {
-    tar = gunzipSync(readFileSync(path));
+    tar = gunzipSync(readFileSync(path), { maxOutputLength: cap });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new TopoprobeError(
+        `${url}: the archive unpacks to more than ${cap} bytes, ` +
+          (cap < limits.totalBytes ? 'more than one buffer can hold' : 'the limit in all (raise TOPOPROBE_MAX_UNZIP_TOTAL_BYTES if it is really that large)'),
+        { cause: err },
+      );
+    }
     throw new TopoprobeError(`${url}: not a readable gzip archive (${(err as Error).message})`, { cause: err });
   }
-  const wanted = new Set(Object.values(members));
   const out = new Map<string, Uint8Array>();
   let longName: string | undefined;
   let paxPath: string | undefined;

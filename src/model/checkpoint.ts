@@ -8,12 +8,12 @@
  * the `position_ids` buffer), and checks every tensor against the config. Saving writes what
  * transformers' `save_pretrained` writes, so the folder loads in Python too.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
 import { bertParameterShapes, numLabels, HEAD_PARAMETERS, type BertConfig, readBertConfig, type WeightMap } from './config.js';
 import { openSafetensors, writeSafetensors, type Float32Tensor, type SafetensorsFile, type WritableDtype } from './safetensors.js';
 import { TopoprobeError } from '../util/errors.js';
-import { writeJsonAtomic } from '../util/fs.js';
+import { readText, writeJsonAtomic } from '../util/fs.js';
 import { getLogger } from '../util/log.js';
 import { MLM_HEAD_PREFIX, mlmHeadShapes } from './mlm-head.js';
 
@@ -134,9 +134,10 @@ function openWeights(dir: string): { sources: TensorSources; files: string[] } {
  * Shard names must be relative paths inside the folder.
  */
 export function readSafetensorsIndex(indexPath: string): Map<string, string[]> {
+  const text = readText(indexPath, 'checkpoint index');
   let index: unknown;
   try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
+    index = JSON.parse(text);
   } catch (err) {
     throw new TopoprobeError(`${indexPath}: not valid JSON (${(err as Error).message})`);
   }

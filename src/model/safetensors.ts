@@ -10,6 +10,11 @@
  * from disk when asked for, straight into a fresh (hence aligned) typed array, so loading a
  * checkpoint holds one copy of the weights in memory, never the file plus the tensors. F16, BF16 and
  * F64 tensors are decoded to Float32Array; I32 and I64 tensors keep their integers.
+ *
+ * Every floating-point tensor read is checked to be finite (one pass over its Float32Array): a NaN or
+ * an infinity in weights, probes or optimizer moments is a TopoprobeError naming the file and tensor
+ * (`<file>: tensor "<name>" has 3 NaN values (first at [0, 7]) ...`). Pass `allowNonFinite` to read
+ * such values anyway.
  */
 import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { endianness } from 'node:os';
@@ -71,6 +76,12 @@ export interface Float32Tensor {
 
 /** The element array of a tensor read from a file. */
 export type TensorData = Float32Array | Int32Array | BigInt64Array;
+
+/** Options for reading a safetensors file. */
+export interface ReadSafetensorsOptions {
+  /** Return NaN and infinite values as they are instead of refusing the tensor (default false). */
+  allowNonFinite?: boolean;
+}
 
 /** A tensor read from a file, with the dtype it was stored in. */
 export interface Tensor {
@@ -294,6 +305,7 @@ export class SafetensorsFile {
     private readonly dataStart: number,
     tensors: Map<string, TensorInfo>,
     metadata: Record<string, string>,
+    private readonly options: ReadSafetensorsOptions = {},
   ) {
     this.tensors = tensors;
     this.metadata = metadata;
@@ -320,19 +332,22 @@ export class SafetensorsFile {
     return [...this.tensors.values()].filter((t) => !isReadable(t.dtype)).map((t) => `${t.name} (${t.dtype})`);
   }
 
-  /** Reads one tensor; floats are decoded to Float32Array, I32/I64 stay Int32Array/BigInt64Array. */
+  /**
+   * Reads one tensor; floats are decoded to Float32Array, I32/I64 stay Int32Array/BigInt64Array. A
+   * float tensor holding NaN or infinite values is an error naming it (unless `allowNonFinite`).
+   */
   read(name: string): Tensor {
     const info = this.info(name);
     const shape = [...info.shape];
     switch (info.dtype) {
       case 'F32':
-        return { name, dtype: 'F32', shape, data: this.elements(info, Float32Array) };
+        return this.finite({ name, dtype: 'F32', shape, data: this.elements(info, Float32Array) });
       case 'F16':
-        return { name, dtype: 'F16', shape, data: decodeF16(this.elements(info, Uint16Array)) };
+        return this.finite({ name, dtype: 'F16', shape, data: decodeF16(this.elements(info, Uint16Array)) });
       case 'BF16':
-        return { name, dtype: 'BF16', shape, data: decodeBf16(this.elements(info, Uint16Array)) };
+        return this.finite({ name, dtype: 'BF16', shape, data: decodeBf16(this.elements(info, Uint16Array)) });
       case 'F64':
-        return { name, dtype: 'F64', shape, data: Float32Array.from(this.elements(info, Float64Array)) };
+        return this.finite({ name, dtype: 'F64', shape, data: Float32Array.from(this.elements(info, Float64Array)) });
       case 'I32':
         return { name, dtype: 'I32', shape, data: this.elements(info, Int32Array) };
       case 'I64':
@@ -342,6 +357,12 @@ export class SafetensorsFile {
           `${this.source}: tensor "${name}" has dtype ${info.dtype}, which topoprobe cannot read (supported: ${READABLE_DTYPES.join(', ')})`,
         );
     }
+  }
+
+  /** `t` itself when its values are all finite (or the file was opened with `allowNonFinite`); else an error naming it. */
+  private finite(t: Tensor & { data: Float32Array }): Tensor {
+    if (!this.options.allowNonFinite) checkFinite(this.source, t.name, t.dtype, t.shape, t.data);
+    return t;
   }
 
   /** Reads a floating-point tensor as float32; an integer tensor is an error naming it. */
@@ -387,6 +408,37 @@ export class SafetensorsFile {
     if (!HOST_LITTLE_ENDIAN) swapBytes(outBytes, size);
     return out;
   }
+}
+
+/**
+ * Throws a TopoprobeError naming `source` and tensor `name` when `data` holds NaN or infinite values,
+ * with their counts and the index of the first. One pass; the counting branch runs only for bad values.
+ */
+export function checkFinite(source: string, name: string, dtype: string, shape: readonly number[], data: Float32Array): void {
+  let nan = 0;
+  let inf = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]!;
+    if (x - x !== 0) {
+      // NaN - NaN and ±Inf - ±Inf are NaN; every finite x gives 0.
+      if (x !== x) nan++;
+      else inf++;
+      if (first < 0) first = i;
+    }
+  }
+  if (first < 0) return;
+  const counts = [nan > 0 ? `${nan} NaN` : '', inf > 0 ? `${inf} infinite` : ''].filter((c) => c !== '').join(' and ');
+  const index: number[] = [];
+  for (let rest = first, d = shape.length - 1; d >= 0; d--) {
+    index.unshift(rest % shape[d]!);
+    rest = Math.floor(rest / shape[d]!);
+  }
+  const why = dtype === 'F64' && inf > 0 ? ' (F64 values beyond the float32 range, about ±3.4e38, become infinite)' : '';
+  throw new TopoprobeError(
+    `${source}: tensor "${name}" has ${counts} value${nan + inf === 1 ? '' : 's'}${index.length > 0 ? ` (first at ${fmtShape(index)})` : ''}${why}; ` +
+      'the file is corrupt, or the training run that saved it diverged',
+  );
 }
 
 function isReadable(dtype: string): dtype is ReadableDtype {
@@ -491,7 +543,7 @@ function parseHeader(
 }
 
 /** Opens a safetensors file: reads and validates its header; tensors are read when asked for. */
-export function openSafetensors(path: string): SafetensorsFile {
+export function openSafetensors(path: string, opts: ReadSafetensorsOptions = {}): SafetensorsFile {
   const fd = openFile(path);
   try {
     const stats = fstatSync(fd);
@@ -503,7 +555,7 @@ export function openSafetensors(path: string): SafetensorsFile {
       readFully(fd, header, 8, path);
       return header;
     });
-    return new SafetensorsFile(path, new FileSource(path, stats), dataStart, tensors, metadata);
+    return new SafetensorsFile(path, new FileSource(path, stats), dataStart, tensors, metadata, opts);
   } finally {
     closeSync(fd);
   }
@@ -513,14 +565,14 @@ export function openSafetensors(path: string): SafetensorsFile {
  * Parses safetensors bytes already in memory; `source` names them in errors. Aligned F32/I32/I64
  * tensors read from it are views of `bytes` (no copy); the rest are copies.
  */
-export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
+export function parseSafetensors(bytes: Uint8Array, source = '<buffer>', opts: ReadSafetensorsOptions = {}): SafetensorsFile {
   const { dataStart, tensors, metadata } = parseHeader(source, bytes.byteLength, bytes.subarray(0, 8), (n) => bytes.subarray(8, 8 + n));
-  return new SafetensorsFile(source, new MemorySource(bytes), dataStart, tensors, metadata);
+  return new SafetensorsFile(source, new MemorySource(bytes), dataStart, tensors, metadata, opts);
 }
 
 /** Reads every tensor of a file (see {@link SafetensorsFile.readAll}) with its metadata. */
-export function readSafetensors(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
-  const file = openSafetensors(path);
+export function readSafetensors(path: string, opts: ReadSafetensorsOptions = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  const file = openSafetensors(path, opts);
   return { tensors: file.readAll(), metadata: { ...file.metadata } };
 }
 

@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ensureDir } from './fs.js';
 
 export type { Logger };
 
@@ -32,7 +32,7 @@ export function createLogger(opts: { level?: string; file?: string; pretty?: boo
     );
   }
   if (opts.file) {
-    mkdirSync(dirname(opts.file), { recursive: true });
+    ensureDir(dirname(opts.file));
     targets.push({ target: 'pino/file', level: fileLevel, options: { destination: opts.file, mkdir: true } });
   }
   const rank = (l: string) => pino.levels.values[l] ?? Infinity;
