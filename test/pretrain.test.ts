@@ -119,7 +119,7 @@ describe('topoprobe pretrain', function () {
 
     const modelDir = join(a.runDir, 'model');
     expect(a.modelDir).to.equal(modelDir);
-    expect(readdirSync(modelDir).sort()).to.deep.equal(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'vocab_map.json']);
+    expect(readdirSync(modelDir).sort()).to.deep.equal(['complete.json', 'config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'vocab_map.json']);
     const { model, tokenizer } = await loadModel(modelDir);
     expect(model.config.vocab_size).to.equal(a.vocab_size);
     expect(tokenizer.vocabSize).to.equal(a.vocab_size);

@@ -138,7 +138,7 @@ describe('wordnet: readWordnetGlosses', () => {
     writeAll({});
     rmSync(join(dir, 'data.verb'));
     rmSync(join(dir, 'data.adv'));
-    const message = expectError(() => readWordnetGlosses(dir), join(dir, 'data.verb'), join(dir, 'data.adv'), 'apt-get install -y wordnet-base', '--wordnet-dir');
+    const message = expectError(() => readWordnetGlosses(dir), join(dir, 'data.verb'), join(dir, 'data.adv'), 'apt-get install -y wordnet-base', 'npm run corpus -- --wordnet-dir');
     expect(message).not.to.include(join(dir, 'data.noun'));
   });
 

@@ -159,7 +159,7 @@ export function readWordnetGlosses(dir: string = DEFAULT_WORDNET_DIR): WordnetGl
     throw new TopoprobeError(
       `WordNet data file${missing.length === 1 ? '' : 's'} not found: ${missing.join(', ')}. Install Debian's WordNet database with ` +
         `\`apt-get install -y wordnet-base\` (it puts ${WORDNET_DATA_FILES.join(', ')} in ${DEFAULT_WORDNET_DIR}), ` +
-        'or point --wordnet-dir at a folder that has them',
+        'or point the corpus builder at a folder that has them (`npm run corpus -- --wordnet-dir <folder>`)',
     );
   }
   for (const file of WORDNET_DATA_FILES) {

@@ -213,17 +213,5 @@ export function writeJsonAtomic(path: string, value: unknown, indent = 2): void 
   writeFileAtomic(path, JSON.stringify(value, null, indent) + '\n');
 }
 
-/** Writes a folder next to `dir` and renames it into place (the previous one removed after). */
-export function replaceDir(dir: string, write: (tmp: string) => void): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  write(tmp);
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
-}
-
 /** A temporary sibling path for a folder or file that will later be renamed into place. */
 export { tempPathFor };
