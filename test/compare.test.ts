@@ -19,6 +19,8 @@ interface FakeRun {
   task?: string;
   metric?: string;
   set?: Record<string, unknown>;
+  /** Extra results.json fields (collapsed, collapse, x_ssp). */
+  extra?: Record<string, unknown>;
 }
 
 /** A run folder as `topoprobe train` leaves it: the resolved config.yaml and results.json (nothing trained). */
@@ -34,7 +36,7 @@ function writeRun(root: string, run: FakeRun): string {
     JSON.stringify({
       runDir: dir, task, metric, best: run.best, final: run.final, best_epoch: 2, best_step: 100,
       final_metrics: { [metric]: run.final }, seed: run.seed, wall_time_s: 1, backend: 'cpu', status: 'completed', steps: 200,
-      guidance: config.guidance,
+      guidance: config.guidance, ...(run.extra ?? {}),
     }),
   );
   return dir;
@@ -84,6 +86,44 @@ describe('compare', function () {
   });
   afterEach(() => {
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('counts collapsed runs by the runs\' own flag, and averages their monitors and tracked X_ssp', async function () {
+    const dir = join(root, 'flagged');
+    const mon = (maxLabel: number, before: number, after: number) => ({
+      collapse: { constant_predictor: false, star_tree: [], first_step: null, monitors: { layer_4: { max_label: maxLabel, sameness: 0.5 } } },
+      x_ssp: { before: { layer_4: before }, after: { layer_4: after } },
+    });
+    const dirs = [
+      // Flagged collapsed although its MCC is not 0 (star-tree labels), and not collapsed although it is.
+      writeRun(dir, { name: 'g1', seed: 1, best: 0.3, final: 0.3, guidance: [{ layer: 4 }], extra: { collapsed: true, ...mon(2.0, 0.8, 0.1) } }),
+      writeRun(dir, { name: 'g2', seed: 2, best: 0.2, final: 0, guidance: [{ layer: 4 }], extra: { collapsed: false, ...mon(5.0, 0.6, 0.5) } }),
+      writeRun(dir, { name: 'b1', seed: 1, best: 0.25, final: 0.25, extra: { collapsed: false, x_ssp: { before: { layer_4: 0.7 }, after: { layer_4: 0.9 } } } }),
+      // An older run without the flag: final MCC 0 counts.
+      writeRun(dir, { name: 'b2', seed: 2, best: 0.1, final: 0 }),
+    ];
+    const out = join(root, 'cmp-flag');
+    const res = await cli(['compare', ...dirs, '--out', out]);
+    expect(res.code, res.stderr).to.equal(0);
+    const c = readComparison(out);
+    const guided = c.conditions.find((r) => r.layers.length === 1)!;
+    expect(guided.collapsed).to.equal(1);
+    expect(guided.mean_excl_collapsed).to.be.closeTo(0.2, 1e-12);
+    expect(guided.max_label).to.be.closeTo(3.5, 1e-12);
+    expect(guided.x_ssp_tracked).to.deep.equal({ layer_4: { before: 0.7, after: 0.3 } });
+    const base = byKey(c, 'baseline');
+    expect(base.collapsed).to.equal(1);
+    expect(base.max_label).to.equal(null);
+    // The baseline's tracked value comes from its one run that tracked.
+    expect(base.x_ssp_tracked.layer_4!.before).to.be.closeTo(0.7, 1e-12);
+    const csv = readFileSync(join(out, 'comparison.csv'), 'utf8').trimEnd().split('\n');
+    const header = csv[0]!.split(',');
+    const row = csv.find((l) => l.startsWith(guided.key))!.split(',');
+    expect(Number(row[header.indexOf('max_label')])).to.be.closeTo(3.5, 1e-12);
+    expect(Number(row[header.indexOf('x_ssp_after')])).to.be.closeTo(0.3, 1e-12);
+    const md = readFileSync(join(out, 'comparison.md'), 'utf8');
+    expect(md).to.include('## Collapse monitors and tracked X_ssp');
+    expect(md).to.include('| 1 / 2 | 3.50 | 0.7000 → 0.3000 |');
   });
 
   it('groups run folders by condition and computes the statistics and tests', async function () {

@@ -167,6 +167,15 @@ describe('schedule: guidance weight', () => {
     expect(guidanceWeight('warmup', 0, 100, 2, 0)).to.equal(2);
   });
 
+  it('halving gives weight 2^-(epoch - 1), and 0 once that factor is under 0.1 (epoch 5 on)', () => {
+    const got = [1, 2, 3, 4, 5, 6].map((epoch) => guidanceWeight('halving', 7, 100, 8, undefined, epoch));
+    expect(got).to.deep.equal([8, 4, 2, 1, 0, 0]);
+    // The step plays no part within an epoch.
+    expect(guidanceWeight('halving', 0, 100, 10, undefined, 2)).to.equal(guidanceWeight('halving', 99, 100, 10, undefined, 2));
+    expectError(() => guidanceWeight('halving', 0, 10, 1), 'halving', 'epoch');
+    expectError(() => guidanceWeight('halving', 0, 10, 1, undefined, 0), 'halving', 'epoch');
+  });
+
   it('rejects invalid arguments, naming them', () => {
     expectError(() => guidanceWeight('constant', -1, 10, 1), 'guidanceWeight', 'step');
     expectError(() => guidanceWeight('linear-decay', 0, 0, 1), 'totalSteps');

@@ -7,13 +7,16 @@ import pino from 'pino';
 import { initBackend } from '../src/backend/index.js';
 import { runTrain } from '../src/train/trainer.js';
 import { trainConfigSchema, type TrainConfig } from '../src/train/config.js';
-import { guideLoss, batchPositions, guideProbePath, type Guide } from '../src/train/guidance.js';
+import { guideLoss, batchPositions, guideProbePath, fixedTargets, type Guide } from '../src/train/guidance.js';
+import { readGuideTargets, writeGuideTargets } from '../src/util/run-folder.js';
+import { collapseVerdict } from '../src/train/monitor.js';
+import { isTreeConsistent } from '../src/probe/labels.js';
 import { makeSchedule } from '../src/train/schedule.js';
 import { clipFactor } from '../src/train/optimizer.js';
 import { DepthProbe } from '../src/probe/probe.js';
 import { treeLabels } from '../src/probe/labels.js';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
-import { cli, nativeAvailable, FIXTURES, haveData, expectError } from './helpers.js';
+import { cli, nativeAvailable, FIXTURES, haveData, expectError, expectRejects } from './helpers.js';
 import { spawn } from 'node:child_process';
 import { cliCommand } from '../src/sweep/executor.js';
 
@@ -37,7 +40,7 @@ describe('probe guidance (unit)', () => {
     // Two sentences of 3 positions; the probe reads x^2 of the first coordinate.
     const h = tf.tensor3d([[[1, 0], [2, 0], [0.5, 0]], [[3, 0], [1, 0], [2, 0]]]);
     const positions = [[0, 1, 2], [3, 4, 5]];
-    const guide = (examples: 'positive' | 'all'): Guide => ({ probe, config: { layer: 0, weight: 1, labels: 'ssp', probe: 'fresh', trainable: true, examples, schedule: 'constant' } });
+    const guide = (examples: 'positive' | 'all'): Guide => ({ probe, config: { layer: 0, weight: 1, labels: 'ssp', probe: 'fresh', trainable: true, examples, targets: 'current', schedule: 'constant' } });
     const mseOf = (pred: number[]) => {
       const labels = treeLabels(pred);
       return pred.reduce((s, p, i) => s + (p - labels[i]!) ** 2, 0);
@@ -47,6 +50,38 @@ describe('probe guidance (unit)', () => {
     const all = guideLoss(guide('all'), h, positions, [0, 1])!.dataSync()[0]!;
     expect(all).to.be.closeTo((mseOf([1, 4, 0.25]) + mseOf([9, 1, 4])) / 6, 1e-6);
     expect(guideLoss(guide('positive'), h, positions, [0, 0])).to.equal(null);
+    probe.dispose();
+    h.dispose();
+  });
+
+  it('fixed targets (targets: pretrained): the MSE against the stored labels of the batch\'s examples, whatever the current predictions', () => {
+    const probe = new DepthProbe({ hidden: 2, rank: 1, weights: Float32Array.from([1, 0]) });
+    const h = tf.tensor3d([[[1, 0], [2, 0], [0.5, 0]], [[3, 0], [1, 0], [2, 0]]]);
+    const positions = [[0, 1, 2], [3, 4, 5]];
+    const config = { layer: 0, weight: 1, labels: 'ssp' as const, probe: 'fresh', trainable: true, examples: 'all' as const, targets: 'pretrained' as const, schedule: 'constant' as const };
+    // The labels were computed from other norms: example 7 from [0, 5, 9] -> 1, 2, 3; example 2 from [1.6, 2.2, 0] -> 2, 2, 1.
+    const fixed = fixedTargets({ config, probe }, [{ index: 7, norms: [0, 5, 9] }, { index: 2, norms: [1.6, 2.2, 0] }]);
+    expect(Array.from(fixed.get(7)!)).to.deep.equal([1, 2, 3]);
+    expect(Array.from(fixed.get(2)!)).to.deep.equal([2, 2, 1]);
+    const guide: Guide = { config, probe, fixed };
+    // Batch rows are examples 7 and 2; predictions x^2: [1, 4, 0.25] and [9, 1, 4].
+    const got = guideLoss(guide, h, positions, [0, 1], [7, 2])!.dataSync()[0]!;
+    const sq = [1 - 1, 4 - 2, 0.25 - 3, 9 - 2, 1 - 2, 4 - 1].map((d) => d * d);
+    expect(got).to.be.closeTo(sq.reduce((a, b) => a + b, 0) / 6, 1e-5);
+    // A batch row whose example has no stored labels is an error naming it.
+    expectError(() => guideLoss(guide, h, positions, [0, 1], [7, 3]), 'training example 3');
+    // Written and read back the same; a file of another layer is refused.
+    const dir = mkdtempSync(join(tmpdir(), 'topoprobe-targets-'));
+    try {
+      writeGuideTargets(join(dir, 't.json'), 0, fixed);
+      const back = readGuideTargets(join(dir, 't.json'), 0);
+      expect([...back.keys()].sort()).to.deep.equal([2, 7]);
+      expect(Array.from(back.get(2)!)).to.deep.equal([2, 2, 1]);
+      expectError(() => readGuideTargets(join(dir, 't.json'), 3), 't.json', 'submodule 0', 'at 3');
+      expectError(() => readGuideTargets(join(dir, 'none.json'), 0), 'none.json', 'not found', 'targets: pretrained');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     probe.dispose();
     h.dispose();
   });
@@ -63,7 +98,7 @@ describe('probe guidance (unit)', () => {
     try {
       mkdirSync(join(run, 'probes'));
       for (const f of ['sub-2-x_ssp', 'sub-2-x_essp', 'sub-3-x_ssp']) writeFileSync(join(run, 'probes', `${f}.safetensors`), '');
-      const g = (layer: number, labels: 'ssp' | 'essp' | 'ssp-exact' | 'essp-exact', probe = run) => ({ layer, weight: 10, labels, probe, trainable: true, examples: 'positive' as const, schedule: 'constant' as const });
+      const g = (layer: number, labels: 'ssp' | 'essp' | 'ssp-exact' | 'essp-exact', probe = run) => ({ layer, weight: 10, labels, probe, trainable: true, examples: 'positive' as const, targets: 'current' as const, schedule: 'constant' as const });
       expect(guideProbePath(g(2, 'ssp'), 0)).to.equal(join(run, 'probes', 'sub-2-x_ssp.safetensors'));
       expect(guideProbePath(g(2, 'essp'), 0)).to.equal(join(run, 'probes', 'sub-2-x_essp.safetensors'));
       expect(guideProbePath(g(3, 'ssp-exact'), 0)).to.equal(join(run, 'probes', 'sub-3-x_ssp.safetensors'));
@@ -135,11 +170,74 @@ describe('topoprobe train', function () {
   it('tracks X_ssp of chosen submodules at every epoch when asked', async () => {
     await runTrain(base({ name: 'track', track: { submodules: [0, 2], sentences: 24, epochs: 2 } }), { log: silent });
     const track = lines(join(scratch, 'track')).filter((l) => l.type === 'track') as unknown as Array<{ epoch: number; x_ssp: Record<string, number> }>;
-    expect(track.map((t) => t.epoch)).to.deep.equal([1, 2]);
+    // Before fine-tuning (epoch 0), then after each epoch.
+    expect(track.map((t) => t.epoch)).to.deep.equal([0, 1, 2]);
     for (const t of track) {
       expect(Object.keys(t.x_ssp)).to.deep.equal(['layer_0', 'layer_2']);
       for (const v of Object.values(t.x_ssp)) expect(v).to.be.a('number').and.to.be.at.least(0);
     }
+  });
+
+  it('records the collapse monitors at every evaluation; results.json\'s collapsed is the verdict of the last one', async () => {
+    const res = await runTrain(base({ name: 'mon', guidance: [{ layer: 1, weight: 10 }], eval: { every_steps: 2 } }), { log: silent });
+    type Eval = { type: string; step: number; mcc: number; constant_predictor: boolean; max_label: Record<string, number>; sameness: Record<string, number> };
+    const evals = lines(join(scratch, 'mon')).filter((l) => l.type === 'eval') as unknown as Eval[];
+    expect(evals.map((e) => e.step)).to.deep.equal([2, 4, 6, 8]);
+    for (const e of evals) {
+      expect(e.constant_predictor).to.be.a('boolean');
+      // A constant predictor's MCC is 0, so a non-zero MCC rules it out.
+      if (e.mcc !== 0) expect(e.constant_predictor).to.equal(false);
+      expect(Object.keys(e.max_label)).to.deep.equal(['layer_1']);
+      // Mean largest label of sentences with at least one piece: at least 1.
+      expect(e.max_label.layer_1).to.be.at.least(1);
+      expect(e.sameness.layer_1).to.be.within(0, 1 + 1e-9);
+    }
+    const last = evals[evals.length - 1]!;
+    const verdict = collapseVerdict(last.constant_predictor, { layer_1: { max_label: last.max_label.layer_1!, sameness: last.sameness.layer_1! } });
+    expect(res.collapsed).to.equal(verdict.collapsed);
+    expect(res.collapse!.monitors.layer_1!.max_label).to.equal(last.max_label.layer_1);
+    const first = evals.find((e) => collapseVerdict(e.constant_predictor, { layer_1: { max_label: e.max_label.layer_1!, sameness: null } }).collapsed);
+    expect(res.collapse!.first_step).to.equal(first ? first.step : null);
+    const saved = JSON.parse(readFileSync(join(scratch, 'mon', 'results.json'), 'utf8')) as { collapsed: boolean };
+    expect(saved.collapsed).to.equal(verdict.collapsed);
+    // A baseline has no guides: only the constant-predictor figure.
+    await runTrain(base({ name: 'plain' }), { log: silent });
+    const plain = lines(join(scratch, 'plain')).filter((l) => l.type === 'eval') as unknown as Eval[];
+    expect(plain[0]).to.have.property('constant_predictor');
+    expect(plain[0]).to.not.have.property('max_label');
+  });
+
+  it('targets: pretrained fixes tree-consistent labels for every seen training sentence once; a resumed run reads them back and ends the same', async () => {
+    const cfg = (name: string) => base({ name, guidance: [{ layer: 1, weight: 10, targets: 'pretrained', examples: 'positive' }], eval: { every_steps: 3 } });
+    const full = await runTrain(cfg('fixed-full'), { log: silent });
+    const file = join(scratch, 'fixed-full', 'targets-0.json');
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { layer: number; examples: Record<string, number[]> };
+    expect(stored.layer).to.equal(1);
+    const n = Object.keys(stored.examples).length;
+    // Positive examples only: more than none, fewer than the 64 training examples.
+    expect(n).to.be.above(0).and.below(64);
+    for (const labels of Object.values(stored.examples)) expect(isTreeConsistent(labels), JSON.stringify(labels)).to.equal(true);
+    // The file is written before training and not touched after.
+    const before = readFileSync(file, 'utf8');
+    await runTrain(cfg('fixed-part'), { log: silent, stopAfter: 4 });
+    expect(readFileSync(join(scratch, 'fixed-part', 'targets-0.json'), 'utf8')).to.equal(before);
+    const resumed = await runTrain(cfg('fixed-part'), { log: silent }, { resume: join(scratch, 'fixed-part') });
+    expect(resumed.final_metrics).to.deep.equal(full.final_metrics);
+    const linesOf = (d: string) => lines(join(scratch, d)).map((l) => JSON.stringify(l));
+    expect(linesOf('fixed-part')).to.deep.equal(linesOf('fixed-full'));
+    // Without its labels file the run cannot resume, and says why.
+    const part2 = await runTrain(cfg('fixed-gone'), { log: silent, stopAfter: 2 });
+    expect(part2.status).to.equal('interrupted');
+    rmSync(join(scratch, 'fixed-gone', 'targets-0.json'));
+    await expectRejects(runTrain(cfg('fixed-gone'), { log: silent }, { resume: join(scratch, 'fixed-gone') }), 'targets-0.json', 'not found');
+  });
+
+  it('evaluates on a held-out part of the training split; holdout and fixed-target misconfigurations are refused by field', async () => {
+    const res = await runTrain(base({ name: 'held', data: { holdout: 0.2, eval_split: 'holdout', max_train_examples: 64, max_eval_examples: 40 } }), { log: silent });
+    expect(res.status).to.equal('completed');
+    await expectRejects(runTrain(base({ name: 'bad1', data: { eval_split: 'holdout' } }), { log: silent }), 'data.eval_split', 'data.holdout');
+    await expectRejects(runTrain(base({ name: 'bad2', mode: 'paper', guidance: [{ layer: 1, targets: 'pretrained' }] }), { log: silent }), 'guidance[0].targets', 'mode: clean');
+    expect(existsSync(join(scratch, 'bad1'))).to.equal(false);
   });
 
   it('a resumed run ends with the same metrics and weights as an uninterrupted one', async () => {

@@ -21,6 +21,14 @@ async function runOne(config: TrainConfig, args: Args, resume?: string): Promise
 
 const show = (x: number | null) => (x === null ? '-' : x.toFixed(4));
 
+/** Whether the run ended collapsed (results.json's verdict; src/train/monitor.ts), in words. */
+function collapseNote(r: TrainResult): string {
+  if (r.collapsed === undefined || !r.collapse) return '';
+  if (!r.collapsed) return ', not collapsed';
+  const why = [r.collapse.constant_predictor ? 'one predicted class' : '', ...r.collapse.star_tree.map((k) => `${k} star tree`)].filter(Boolean).join(', ');
+  return `, COLLAPSED (${why})`;
+}
+
 export const trainCommand: CommandModule<object, Args> = {
   command: 'train',
   describe: 'Fine-tune a BERT on a GLUE task, optionally guided by tree topological probes',
@@ -46,7 +54,7 @@ export const trainCommand: CommandModule<object, Args> = {
       rows.push(['baseline (no guidance)', await runOne({ ...config, name, guidance: [], select: undefined }, args)]);
     }
     for (const [label, r] of rows) {
-      process.stdout.write(`${label.padEnd(24)} ${r.task} ${r.metric}: best ${show(r.best)} (epoch ${r.best_epoch ?? '-'}), final ${show(r.final)}  [${r.status}, ${r.steps} updates, ${r.wall_time_s.toFixed(0)} s, ${r.runDir}]\n`);
+      process.stdout.write(`${label.padEnd(24)} ${r.task} ${r.metric}: best ${show(r.best)} (epoch ${r.best_epoch ?? '-'}), final ${show(r.final)}${collapseNote(r)}  [${r.status}, ${r.steps} updates, ${r.wall_time_s.toFixed(0)} s, ${r.runDir}]\n`);
     }
     if (guided.status === 'interrupted') {
       process.stdout.write(`interrupted after ${guided.steps} updates; continue with: topoprobe train --resume ${guided.runDir}\n`);

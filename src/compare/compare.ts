@@ -23,6 +23,7 @@ import { TopoprobeError } from '../util/errors.js';
 import { checkEntry } from '../sweep/manifest.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { renderVegaLite, SUBMODULE_AXIS_TITLE } from '../probe/plot.js';
+import { STAR_TREE_MAX_LABEL } from '../train/monitor.js';
 
 export type Which = 'best' | 'final';
 
@@ -55,6 +56,15 @@ export interface RunEntry {
   collapsed: boolean;
   config: Record<string, unknown>;
   guidance: GuideSpec[];
+  /** The final evaluation's collapse monitors and the tracked X_ssp (results.json), where the run has them. */
+  monitors: Monitors;
+}
+
+/** A run's collapse monitors (mean largest tree label per guided submodule) and tracked X_ssp, by `layer_<i>`. */
+export interface Monitors {
+  max_label: Record<string, number | null> | null;
+  x_ssp_before: Record<string, number> | null;
+  x_ssp_after: Record<string, number> | null;
 }
 
 export interface MissingRun {
@@ -72,6 +82,7 @@ export interface Sample {
   seed: number | null;
   value: number;
   collapsed: boolean;
+  monitors?: Monitors;
 }
 
 export type RankTest = 'wilcoxon-paired' | 'mann-whitney';
@@ -108,6 +119,10 @@ export interface ConditionResult {
   mean_excl_collapsed: number | null;
   /** X_ssp of the guided submodule (single-submodule conditions, when a measure run is known). */
   x_ssp: number | null;
+  /** Mean over the runs of the guided submodule's largest tree label at the final evaluation (single-submodule conditions). */
+  max_label: number | null;
+  /** Mean tracked X_ssp (`track:`) per submodule before fine-tuning and after the last epoch, over the runs that tracked it. */
+  x_ssp_tracked: Record<string, { before: number | null; after: number | null }>;
 }
 
 export interface Comparison {
@@ -161,9 +176,12 @@ function readRun(dir: string, name: string, which: Which): { run?: RunEntry; mis
   const { task, metric, seed, best, final } = results;
   const value = which === 'best' ? best : final;
   const guidance = normalizeGuides(config.guidance ?? results.guidance, existsSync(configPath) ? configPath : resultsPath);
-  const collapsed = results.collapsed === true || (metric === 'mcc' && results.final === 0);
+  // The run's own verdict (src/train/monitor.ts); runs written before it existed: a final MCC of exactly 0.
+  const collapsed = results.collapsed ?? (metric === 'mcc' && results.final === 0);
+  const maxLabel = results.collapse ? Object.fromEntries(Object.entries(results.collapse.monitors).map(([k, m]) => [k, m.max_label])) : null;
+  const monitors: Monitors = { max_label: maxLabel, x_ssp_before: results.x_ssp?.before ?? null, x_ssp_after: results.x_ssp?.after ?? null };
   if (value === null) return { missing: { name, dir, status: results.status, reason: `no ${which} ${metric} in ${RESULTS_FILE}` } };
-  return { run: { name, dir, seed, task, metric, best, final, value, collapsed, config: { ...config, task }, guidance } };
+  return { run: { name, dir, seed, task, metric, best, final, value, collapsed, config: { ...config, task }, guidance, monitors } };
 }
 
 interface ManifestRun {
@@ -403,6 +421,22 @@ function measureFromRuns(runs: readonly RunEntry[]): string | null {
   return null;
 }
 
+/** The mean of the numbers among `values` (null when there are none). */
+function meanOf(values: ReadonlyArray<number | null | undefined>): number | null {
+  const kept = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  return kept.length > 0 ? kept.reduce((a, b) => a + b, 0) / kept.length : null;
+}
+
+/** Per tracked submodule, the mean X_ssp before and after fine-tuning over the samples that tracked it. */
+function trackedMeans(samples: readonly Sample[]): Record<string, { before: number | null; after: number | null }> {
+  const keys = new Set(samples.flatMap((s) => [...Object.keys(s.monitors?.x_ssp_before ?? {}), ...Object.keys(s.monitors?.x_ssp_after ?? {})]));
+  const out: Record<string, { before: number | null; after: number | null }> = {};
+  for (const k of [...keys].sort((a, b) => Number(a.replace(/\D/g, '')) - Number(b.replace(/\D/g, '')))) {
+    out[k] = { before: meanOf(samples.map((s) => s.monitors?.x_ssp_before?.[k])), after: meanOf(samples.map((s) => s.monitors?.x_ssp_after?.[k])) };
+  }
+  return out;
+}
+
 /** Reads, groups and tests; writes nothing. */
 export function compareRuns(opts: CompareOptions): Comparison {
   const which = opts.metric ?? 'best';
@@ -417,7 +451,7 @@ export function compareRuns(opts: CompareOptions): Comparison {
     source: 'runs',
     setting: c.setting,
     layers: c.layers,
-    samples: c.runs.map((r) => ({ run: r.name, dir: r.dir, seed: r.seed, value: r.value, collapsed: r.collapsed })),
+    samples: c.runs.map((r) => ({ run: r.name, dir: r.dir, seed: r.seed, value: r.value, collapsed: r.collapsed, monitors: r.monitors })),
   }));
 
   let paper: Comparison['paper'] = null;
@@ -513,6 +547,8 @@ export function compareRuns(opts: CompareOptions): Comparison {
       collapsed: g.samples.length - kept.length,
       mean_excl_collapsed: kept.length > 0 ? fin(summarize(kept).mean) : null,
       x_ssp: g.layers.length === 1 ? (xssp.get(g.layers[0]!) ?? null) : null,
+      max_label: g.layers.length === 1 ? meanOf(g.samples.map((s) => s.monitors?.max_label?.[`layer_${g.layers[0]}`])) : null,
+      x_ssp_tracked: trackedMeans(g.samples),
     };
     if (reference !== null) {
       const ref = byKey.get(reference)!;
@@ -570,11 +606,15 @@ export function compareRuns(opts: CompareOptions): Comparison {
 export const CSV_COLUMNS = [
   'condition', 'source', 'layers', 'reference', 'n', 'seeds', 'mean', 'std', 'median', 'min', 'max', 'ci_low', 'ci_high', 'diff',
   'test', 'p_welch', 'p_welch_holm', 'p_rank', 'p_rank_holm', 'collapsed', 'mean_excl_collapsed', 'x_ssp',
+  'max_label', 'x_ssp_before', 'x_ssp_after',
 ] as const;
 
 function csvField(v: string): string {
   return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
+
+/** The tracked X_ssp of a single-submodule condition's guided submodule. */
+const guidedTracked = (r: ConditionResult) => (r.layers.length === 1 ? r.x_ssp_tracked[`layer_${r.layers[0]}`] : undefined);
 
 export function comparisonCsv(c: Comparison): string {
   const num = (x: number | null) => (x === null ? '' : String(x));
@@ -583,6 +623,7 @@ export function comparisonCsv(c: Comparison): string {
       r.key, r.source, r.layers.join('+'), r.reference ?? '', String(r.n), r.seeds.map((s) => (s === null ? '?' : String(s))).join(' '),
       num(r.mean), num(r.std), num(r.median), num(r.min), num(r.max), num(r.ci_low), num(r.ci_high), num(r.diff),
       r.test ?? '', num(r.p_welch), num(r.p_welch_holm), num(r.p_rank), num(r.p_rank_holm), String(r.collapsed), num(r.mean_excl_collapsed), num(r.x_ssp),
+      num(r.max_label), num(guidedTracked(r)?.before ?? null), num(guidedTracked(r)?.after ?? null),
     ].map(csvField).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
@@ -608,13 +649,27 @@ export function comparisonMarkdown(c: Comparison): string {
       `| ${name.replace(/\|/g, '\\|')} | ${r.n} | ${f4(r.mean)} | ${f4(r.std)} | ${f4(r.median)} | ${f4(r.min)} | ${f4(r.max)} | ${ci} | ${diff} | ${r.test ? TEST_NAMES[r.test] : '–'} | ${fp(r.p_welch)} | ${fp(r.p_welch_holm)} | ${fp(r.p_rank)} | ${fp(r.p_rank_holm)} | ${r.collapsed} | ${f4(r.mean_excl_collapsed)} |`,
     );
   }
+  const tracked = [...new Set(c.conditions.flatMap((r) => Object.keys(r.x_ssp_tracked)))];
+  if (tracked.length > 0 || c.conditions.some((r) => r.max_label !== null)) {
+    lines.push('', '## Collapse monitors and tracked X_ssp', '');
+    lines.push(`| condition | collapsed / n | largest tree label (guided submodule, final eval) | ${tracked.map((k) => `X_ssp ${k} before → after`).join(' | ')}${tracked.length ? ' |' : ''}`);
+    lines.push(`|---|--:|--:|${tracked.map(() => '---|').join('')}`);
+    for (const r of c.conditions.filter((x) => x.source === 'runs')) {
+      const cells = tracked.map((k) => {
+        const t = r.x_ssp_tracked[k];
+        return t ? `${f4(t.before)} → ${f4(t.after)}` : '–';
+      });
+      lines.push(`| ${r.key.replace(/\|/g, '\\|')} | ${r.collapsed} / ${r.n} | ${r.max_label === null ? '–' : r.max_label.toFixed(2)} | ${cells.join(' | ')}${cells.length ? ' |' : ''}`);
+    }
+    lines.push('', `The star tree's largest label is 2; collapse is flagged at ${STAR_TREE_MAX_LABEL} or under. Tracked X_ssp: a fresh probe trained on half of a fixed set of evaluation sentences and scored on the other half (\`track:\` in the run config), means over the runs.`);
+  }
   lines.push('', '## Notes', '');
   lines.push(`- Scores: the ${c.which} ${c.metric} of each run (\`${c.which}\` in results.json). std is the sample standard deviation (n − 1).`);
   lines.push(`- 95% CI: percentile bootstrap of the mean (10000 resamples, seed ${CI_SEED}).`);
   lines.push('- p (Welch): Welch\'s unequal-variance t test against the baseline, two-sided.');
   lines.push('- p (rank): the Wilcoxon signed-rank test, paired by seed, where a condition ran exactly the same seeds as its baseline; the Mann-Whitney U test (two-sided) otherwise. The `test` column says which.');
   lines.push('- p Holm: Holm\'s step-down correction across the conditions compared with the same baseline, separately for the Welch and the rank p-values (raw p-values beside them).');
-  lines.push(`- collapsed: runs that ended as a constant predictor (${c.metric === 'mcc' ? 'final MCC exactly 0, or ' : ''}\`collapsed\` in results.json); "mean excl. collapsed" leaves them out.`);
+  lines.push(`- collapsed: runs whose final evaluation showed collapse (\`collapsed\` in results.json: every prediction one class, or a guided submodule's mean largest tree label at or under ${STAR_TREE_MAX_LABEL}, the star tree being 2)${c.metric === 'mcc' ? '; runs from before that flag existed count when their final MCC is exactly 0' : ''}. "mean excl. collapsed" leaves them out.`);
   if (c.paper) lines.push(`- Conditions labelled \`paper:\` are the authors' published scores (${c.paper.files.map((f) => `\`${f}\``).join(', ')}), tested against the paper's own baseline where it has one.`);
   if (c.measure) lines.push(`- X_ssp from \`${c.measure.dir}\`.`);
   for (const n of c.notes) lines.push(`- ${n}`);

@@ -70,6 +70,11 @@ export function groupLabels(target: Target, values: ArrayLike<number>, groups: r
  * from its current values and carry no gradient.
  */
 export function probeMse(pred: tf.Tensor1D, groups: readonly number[], target: Target, gold?: ReadonlyArray<ArrayLike<number> | undefined>): tf.Scalar {
-  const labels = groupLabels(target, pred.dataSync(), groups, gold);
+  return labelMse(pred, groupLabels(target, pred.dataSync(), groups, gold));
+}
+
+/** The mean squared error between predictions and given labels (held fixed: no gradient reaches them). */
+export function labelMse(pred: tf.Tensor1D, labels: Float32Array): tf.Scalar {
+  if (pred.shape[0] !== labels.length) throw new Error(`labelMse: ${pred.shape[0]} predictions for ${labels.length} labels`);
   return tf.mean(tf.square(tf.sub(pred, tf.tensor1d(labels)))) as tf.Scalar;
 }

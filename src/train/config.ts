@@ -59,8 +59,18 @@ export const guideSchema = z
     trainable: z.boolean().default(true),
     /** Which examples the probe term sees: the positive (label 1, e.g. acceptable CoLA) ones, or all. */
     examples: z.enum(['positive', 'all']).default('positive'),
-    /** How the weight evolves over training. */
-    schedule: z.enum(['constant', 'linear-decay', 'warmup']).default('constant'),
+    /**
+     * Where the labels come from: `current`, the paper's, recomputed every step from the probe's current
+     * predictions (a target the encoder can meet by collapsing to the star tree); or `pretrained`, computed
+     * once before fine-tuning from the pretrained encoder and the starting probe, then held fixed, so the
+     * term keeps the measured structure (clean mode only).
+     */
+    targets: z.enum(['current', 'pretrained']).default('current'),
+    /**
+     * How the weight evolves over training: constant; linear-decay to 0; warmup over the first 10% of
+     * updates; halving (weight * 2^-(epoch - 1), 0 once that factor is under 0.1: the authors' commented-out decay).
+     */
+    schedule: z.enum(['constant', 'linear-decay', 'warmup', 'halving']).default('constant'),
   })
   .strict();
 
@@ -88,7 +98,13 @@ export const trainConfigSchema = z
       .object({
         dir: z.string().optional(),
         train_split: z.enum(['train', 'dev', 'test']).default('train'),
-        eval_split: z.enum(['train', 'dev', 'test']).default('dev'),
+        /** `holdout`: the part of the training split that `holdout` sets aside (for choosing recipes). */
+        eval_split: z.enum(['train', 'dev', 'test', 'holdout']).default('dev'),
+        /**
+         * Hold out this fraction of the training split (the same examples for every seed and recipe,
+         * src/data/holdout.ts): the run never trains on them, and `eval_split: holdout` evaluates on them.
+         */
+        holdout: z.number().gt(0).lt(1).optional(),
         /** Longest encoding in word pieces, specials included; longer examples are truncated (counted). */
         max_length: z.number().int().min(3).default(128),
         /** Use only the first N examples of each split after a seeded shuffle (quick runs). */
@@ -126,14 +142,17 @@ export const trainConfigSchema = z
     guidance: z.array(guideSchema).default([]),
     select: selectSchema.nullable().optional(),
     /**
-     * Track X_ssp of these submodules during fine-tuning: at each epoch's evaluation, a fresh X_ssp probe is
-     * trained on half of a fixed set of evaluation sentences and scored on the other half.
+     * Track X_ssp of these submodules: before fine-tuning and at each epoch's evaluation, a fresh X_ssp probe
+     * is trained on half of a fixed set of evaluation sentences (the first `sentences`) and scored on the other half.
      */
     track: z
       .object({
         submodules: z.array(z.number().int().nonnegative()).nonempty(),
         sentences: z.number().int().min(4).default(200),
+        /** The tracking probe's training epochs (over half the sentences). */
         epochs: z.number().int().positive().default(5),
+        /** Track after every epoch (true), or only before fine-tuning and after the last epoch (false). */
+        every_epoch: z.boolean().default(true),
       })
       .strict()
       .optional(),

@@ -5,9 +5,17 @@
  *   loss = task loss + sum over guides of weight(t) * MSE(norms, labels)
  *
  * For each guide, the hidden states of its submodule at the scored positions of the selected examples go
- * through the depth probe (||B h||^2); the labels are the tree labels of those same predictions (greedy
- * ssp, reversed essp, or exact), recomputed every step and carrying no gradient. Gradients reach the encoder
- * (that is the guidance) and, when the probe is trainable, the probe.
+ * through the depth probe (||B h||^2); the labels are the tree labels (greedy ssp, reversed essp, or exact)
+ * of those same predictions, recomputed every step and carrying no gradient (`targets: current`, the
+ * paper's), or of the pretrained encoder's predictions under the starting probe, computed once before
+ * fine-tuning (`targets: pretrained`, see `fixedTargets`). Gradients reach the encoder (that is the
+ * guidance) and, when the probe is trainable, the probe.
+ *
+ * Why `pretrained` exists: labels read off the probe's own outputs make a loss with a trivial minimum, the
+ * star tree (one token at depth 1, every other at 2), which the encoder can reach by making a sentence's
+ * states nearly one vector; on builtin:mini it does so within a few hundred updates and the classifier then
+ * predicts one class (src/train/monitor.ts watches for it). Fixed labels can only be met by keeping the
+ * measured depths apart.
  *
  * Scored positions follow the mode: real word pieces only (clean), or every padded position including
  * [CLS], [SEP] and pads (the authors' code). Examples follow `examples`: the positive ones (label 1, the
@@ -17,7 +25,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DepthProbe } from '../probe/probe.js';
-import { probeMse, targetMetric } from '../probe/objective.js';
+import { labelMse, probeMse, targetLabels, targetMetric } from '../probe/objective.js';
 import type { GuideConfig, TrainConfig } from './config.js';
 import { guidanceWeight } from './schedule.js';
 import { TopoprobeError } from '../util/errors.js';
@@ -27,6 +35,8 @@ import { MEASURE_FILE, measuredProbePath, readMeasureJson, type Selection } from
 export interface Guide {
   config: GuideConfig;
   probe: DepthProbe;
+  /** With `targets: pretrained`: each training example's fixed labels at its scored positions, by example index. */
+  fixed?: Map<number, Float32Array>;
 }
 
 export type { Selection };
@@ -52,6 +62,7 @@ export function selectGuides(config: TrainConfig): { guides: GuideConfig[]; sele
     probe: measuredProbePath(from, layer, sel.by),
     trainable: sel.trainable,
     examples: sel.examples,
+    targets: sel.targets,
     schedule: sel.schedule,
   }));
   return { guides: [...config.guidance, ...guides], selection: { from, by: sel.by, chosen } };
@@ -92,46 +103,75 @@ export function batchPositions(lengths: readonly number[], seq: number, mode: Pr
   return lengths.map((len, b) => scoredPositions(len, seq, mode).map((t) => b * seq + t));
 }
 
+/** Whether a guide's probe term sees an example with this task label. */
+export const guideSees = (guide: Guide, label: number) => guide.config.examples === 'all' || label === 1;
+
+/**
+ * The fixed labels of `targets: pretrained`: for each sentence (an example index, and the probe's
+ * predicted norms at its scored positions under the pretrained encoder and the starting probe), the tree
+ * labels of the guide's target.
+ */
+export function fixedTargets(guide: Guide, sentences: Iterable<{ index: number; norms: ArrayLike<number> }>): Map<number, Float32Array> {
+  const out = new Map<number, Float32Array>();
+  for (const { index, norms } of sentences) out.set(index, Float32Array.from(targetLabels(guide.config.labels, norms)));
+  return out;
+}
+
 /**
  * One guide's probe loss on a batch: MSE between the probe's predictions at the scored positions of the
- * selected examples and their tree labels. Null when no example of the batch is selected.
+ * selected examples and their labels (tree labels of the current predictions, or the fixed ones of the
+ * examples `examples[b]`). Null when no example of the batch is selected.
  */
 export function guideLoss(
   guide: Guide,
   hidden: tf.Tensor3D,
   positions: readonly number[][],
   labels: ArrayLike<number>,
+  examples?: readonly number[],
 ): tf.Scalar | null {
-  const chosen = positions.filter((p, b) => p.length > 0 && (guide.config.examples === 'all' || labels[b] === 1));
+  const chosen = positions.map((p, b) => ({ p, b })).filter(({ p, b }) => p.length > 0 && guideSees(guide, labels[b]!));
   if (chosen.length === 0) return null;
-  const flat = chosen.flat();
+  const flat = chosen.flatMap(({ p }) => p);
   const [batch, seq, size] = hidden.shape;
   const rows = tf.gather(hidden.reshape([batch * seq, size]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
-  return probeMse(guide.probe.predict(rows), chosen.map((p) => p.length), guide.config.labels);
+  const pred = guide.probe.predict(rows);
+  if (!guide.fixed) return probeMse(pred, chosen.map(({ p }) => p.length), guide.config.labels);
+  if (!examples) throw new Error('guideLoss: fixed targets need the example indices of the batch');
+  const target = new Float32Array(flat.length);
+  let at = 0;
+  for (const { p, b } of chosen) {
+    const fixed = guide.fixed.get(examples[b]!);
+    if (!fixed || fixed.length !== p.length) {
+      throw new TopoprobeError(`guidance (layer ${guide.config.layer}): no fixed labels of ${p.length} positions for training example ${examples[b]}`);
+    }
+    target.set(fixed, at);
+    at += p.length;
+  }
+  return labelMse(pred, target);
 }
 
 /**
- * The guidance term of one batch: the sum over guides of weight(step) * the guide's probe loss (null when
- * no guide contributes), and each guide's unweighted probe loss to log, keyed `layer_<submodule>` (0 for a
- * batch without a selected example).
+ * The guidance term of one batch: the sum over guides of weight(step, epoch) * the guide's probe loss
+ * (null when no guide contributes), and each guide's unweighted probe loss to log, keyed
+ * `layer_<submodule>` (0 for a batch without a selected example). `at.examples` are the batch's example
+ * indices (needed by fixed targets).
  */
 export function guidanceTerm(
   guides: readonly Guide[],
   hiddenStates: ReadonlyMap<number, tf.Tensor3D>,
   positions: readonly number[][],
   labels: ArrayLike<number>,
-  step: number,
-  totalSteps: number,
+  at: { step: number; totalSteps: number; epoch: number; examples?: readonly number[] },
 ): { total: tf.Scalar | null; values: Record<string, number> } {
   let total: tf.Scalar | null = null;
   const values: Record<string, number> = {};
   for (const guide of guides) {
     const key = `layer_${guide.config.layer}`;
     values[key] = 0;
-    const term = guideLoss(guide, hiddenStates.get(guide.config.layer)!, positions, labels);
+    const term = guideLoss(guide, hiddenStates.get(guide.config.layer)!, positions, labels, at.examples);
     if (!term) continue;
     values[key] = term.dataSync()[0]!;
-    const weight = guidanceWeight(guide.config.schedule, step, totalSteps, guide.config.weight);
+    const weight = guidanceWeight(guide.config.schedule, at.step, at.totalSteps, guide.config.weight, undefined, at.epoch);
     if (weight > 0) {
       const weighted = tf.mul(term, weight) as tf.Scalar;
       total = total ? (tf.add(total, weighted) as tf.Scalar) : weighted;

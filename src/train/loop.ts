@@ -58,7 +58,7 @@ export interface Objective<E> {
   /** One batch's loss and terms (called inside the gradient tape). */
   loss(batch: readonly number[], at: { epoch: number; index: number; state: LoopState & E }): { loss: tf.Scalar; terms: Record<string, number> };
   /** The fields of an eval line; a `score` (higher is better) selects the best checkpoint and drives early stopping. */
-  evaluate(epoch: number, state: LoopState & E): { record: Record<string, number | null>; score?: number | null };
+  evaluate(epoch: number, state: LoopState & E): { record: Record<string, unknown>; score?: number | null };
   /** Writes the objective's part of a checkpoint (model, tokenizer, probes) into a fresh folder. */
   save(dir: string): void;
   /** The term shown as the progress bar's loss; the diverged-run message of an update and what to try. */
@@ -69,6 +69,8 @@ export interface Objective<E> {
   trainFields?(terms: Record<string, number>): Record<string, unknown>;
   trainExtra?(state: LoopState & E): Record<string, number>;
   afterEpoch?(epoch: number, state: LoopState & E, record: (entry: Record<string, unknown>) => void): void;
+  /** Optional: work before the first update of a fresh run (not on resume), e.g. measuring the starting model. */
+  atStart?(state: LoopState & E, record: (entry: Record<string, unknown>) => void): void;
 }
 
 export interface LoopSpec<E> {
@@ -203,6 +205,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   };
 
   let status: 'completed' | 'stopped' | 'interrupted' = 'completed';
+  if (!spec.resume) obj.atStart?.(state, record);
   if (spec.evaluate.atStart && state.step === 0) runEval(state.epoch);
   outer: for (let epoch = state.epoch; spec.epochs === null || epoch <= spec.epochs; epoch++) {
     const batches = epochBatches(spec.lengths.length, spec.lengths, spec.batchSize, spec.seed, epoch, spec.bucketing);

@@ -119,7 +119,10 @@ export function makeSchedule(config: ScheduleConfig): (step: number) => number {
     : (step: number) => constantSchedule(step, opts);
 }
 
-export type GuidanceKind = 'constant' | 'linear-decay' | 'warmup';
+export type GuidanceKind = 'constant' | 'linear-decay' | 'warmup' | 'halving';
+
+/** The 'halving' schedule's cut-off: once 2^-(epoch - 1) falls below it, the weight is 0. */
+export const HALVING_CUTOFF = 0.1;
 
 /**
  * The weight of the probe-guidance loss term at `step` (0-based, as above):
@@ -129,8 +132,10 @@ export type GuidanceKind = 'constant' | 'linear-decay' | 'warmup';
  * - 'warmup': weight · min(1, step / warmupSteps): 0 at step 0, full weight from warmupSteps on.
  *   warmupSteps defaults to 10% of totalSteps rounded up, warmupSteps(totalSteps, 0.1), the same
  *   rounding as the learning-rate warm-up; an explicit 0 means full weight from step 0.
- * weight must be finite and non-negative. The other kinds ignore warmupSteps, so a caller can pass one
- * config's value whatever the kind.
+ * - 'halving': weight · 2^-(epoch − 1) in epoch `epoch` (1-based), and 0 once that factor is under
+ *   HALVING_CUTOFF (from epoch 5 on): the decay the paper's authors left commented out in their code.
+ * weight must be finite and non-negative. The other kinds ignore warmupSteps and epoch, so a caller can
+ * pass one config's values whatever the kind.
  */
 export function guidanceWeight(
   kind: GuidanceKind,
@@ -139,8 +144,10 @@ export function guidanceWeight(
   weight: number,
   /** The 'warmup' kind's warm-up length in steps (see above). */
   warmup?: number,
+  /** The 1-based epoch the step belongs to (needed by 'halving'). */
+  epoch?: number,
 ): number {
-  const kinds: readonly GuidanceKind[] = ['constant', 'linear-decay', 'warmup'];
+  const kinds: readonly GuidanceKind[] = ['constant', 'linear-decay', 'warmup', 'halving'];
   check(kinds.includes(kind), () => `guidanceWeight: kind must be one of ${kinds.join(', ')}, got ${JSON.stringify(kind)}`);
   checkStep(step, 'guidanceWeight');
   checkTotal(totalSteps, 'guidanceWeight');
@@ -157,6 +164,11 @@ export function guidanceWeight(
       const w = warmup ?? warmupSteps(totalSteps, 0.1);
       checkWarmup(w, totalSteps, 'guidanceWeight');
       return w === 0 ? weight : weight * Math.min(1, step / w);
+    }
+    case 'halving': {
+      check(epoch !== undefined && Number.isInteger(epoch) && epoch >= 1, () => `guidanceWeight: 'halving' needs the epoch, a positive integer, got ${epoch}`);
+      const factor = 2 ** -(epoch - 1);
+      return factor < HALVING_CUTOFF ? 0 : weight * factor;
     }
   }
 }

@@ -14,16 +14,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TaskName } from './config.js';
-import { selectGuides, buildGuides, batchPositions, guidanceTerm } from './guidance.js';
+import { selectGuides, buildGuides, batchPositions, guidanceTerm, fixedTargets, guideSees, type Guide } from './guidance.js';
+import { collapseVerdict, maxTreeLabel, sameness, STAR_TREE_MAX_LABEL, type GuideMonitor } from './monitor.js';
+import { holdoutSplit } from '../data/holdout.js';
 import { AdamW, defaultNoDecay } from './optimizer.js';
 import { runLoop, NonFiniteError, type TrainHooks } from './loop.js';
 import { taskLoss } from './loss.js';
 import { makeSchedule } from './schedule.js';
-import { taskMetrics, primaryMetric } from './metrics.js';
+import { taskMetrics, primaryMetric, isCollapsed } from './metrics.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { BertModel } from '../model/bert.js';
-import { readGlue, numLabels as glueNumLabels, glueTaskInfo } from '../data/glue.js';
+import { readGlue, numLabels as glueNumLabels, glueTaskInfo, type GlueSplit } from '../data/glue.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
 import { dataDir as resolveDataDir } from '../data/paths.js';
 import { DepthProbe } from '../probe/probe.js';
@@ -32,7 +34,7 @@ import { scoredPositions, rowsAt } from '../probe/positions.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { configToYaml } from '../util/config.js';
-import { guideProbeFile, runFolders, writeTrainResult, type TrainResult } from '../util/run-folder.js';
+import { guideProbeFile, guideTargetsFile, readGuideTargets, runFolders, writeGuideTargets, writeTrainResult, type TrainResult } from '../util/run-folder.js';
 import { currentBackend } from '../backend/index.js';
 
 export type { TrainResult, TrainHooks };
@@ -43,7 +45,7 @@ interface Example {
   label: number;
 }
 
-function readTask(config: TrainConfig, split: 'train' | 'dev' | 'test', dir: string): Array<{ s1: string; s2?: string; label: number }> {
+function readTask(config: TrainConfig, split: GlueSplit, dir: string): Array<{ s1: string; s2?: string; label: number }> {
   return readGlue(config.task, split, dir).map((e) => {
     if (e.label === undefined) throw new TopoprobeError(`data.${split === config.data.train_split ? 'train' : 'eval'}_split: ${config.task} ${split} has no labels`);
     return { s1: e.sentence1, s2: e.sentence2, label: e.label };
@@ -67,30 +69,122 @@ function toBatch(examples: readonly Example[], idx: readonly number[], padId: nu
   return { batch, labels };
 }
 
-/** Evaluates on the whole set: task metrics from all predictions at once, and the mean task loss. */
-export function evaluate(model: BertModel, examples: readonly Example[], padId: number, task: TaskName, batchSize: number): { metrics: Record<string, number | null>; loss: number; predictions: number[] } {
+/**
+ * Runs the encoder without dropout over examples `idx` of a set in batches of similar lengths (less padding)
+ * and hands each sentence's states at its word pieces (clean positions), per requested submodule, to `each`;
+ * `onBatch` sees each batch's whole output first (the task head's logits, in the order of `chunk`). Frees
+ * every tensor it makes.
+ */
+function forEachSentence(
+  model: BertModel, examples: readonly Example[], idx: readonly number[], layers: readonly number[], batchSize: number, padId: number,
+  each: (index: number, states: ReadonlyMap<number, Float32Array>, n: number) => void,
+  onBatch?: (out: ReturnType<BertModel['forward']>, chunk: readonly number[], labels: number[]) => void,
+): void {
+  const size = model.config.hidden_size;
+  const order = [...idx].sort((a, b) => examples[a]!.ids.length - examples[b]!.ids.length || a - b);
+  for (let i = 0; i < order.length; i += batchSize) {
+    const chunk = order.slice(i, i + batchSize);
+    const { batch, labels } = toBatch(examples, chunk, padId);
+    const out = model.forward(batch, { hiddenStates: layers.length > 0 ? layers : 'none', pool: onBatch !== undefined });
+    try {
+      onBatch?.(out, chunk, labels);
+      const seq = batch.inputIds.shape[1];
+      const data = new Map(layers.map((l) => [l, out.hiddenStates.get(l)!.dataSync() as Float32Array]));
+      batch.lengths.forEach((len, b) => {
+        const pos = scoredPositions(len, seq, 'clean');
+        each(chunk[b]!, new Map(layers.map((l) => [l, rowsAt(data.get(l)!, size, seq, b, pos)])), pos.length);
+      });
+    } finally {
+      tf.dispose([...out.hiddenStates.values(), out.lastHiddenState, ...(out.pooled ? [out.pooled] : []), ...(out.logits ? [out.logits] : [])]);
+      disposeBatch(batch);
+    }
+  }
+}
+
+/** A probe's predicted norms for `n` rows of states. */
+function probeNorms(probe: DepthProbe, rows: Float32Array, n: number, hidden: number): Float32Array {
+  return tf.tidy(() => probe.predict(tf.tensor2d(rows, [n, hidden])).dataSync() as Float32Array);
+}
+
+/** What one evaluation measured: task metrics from all predictions at once, the mean task loss, and the collapse monitors. */
+export interface Evaluation {
+  metrics: Record<string, number | null>;
+  loss: number;
+  predictions: number[];
+  /** Every prediction one class (src/train/monitor.ts). */
+  constantPredictor: boolean;
+  /** Per guide (`layer_<i>`): the mean largest tree label of its probe and the sameness of its states. */
+  guides: Record<string, GuideMonitor>;
+}
+
+/** Evaluates on the whole set: task metrics, loss and, for each guide, the collapse monitors over every sentence. */
+export function evaluate(model: BertModel, examples: readonly Example[], padId: number, task: TaskName, batchSize: number, guides: readonly Guide[] = []): Evaluation {
   const regression = glueTaskInfo(task).regression;
-  const predictions: number[] = [];
+  const predictions: number[] = new Array<number>(examples.length);
   let lossSum = 0;
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, examples.length - i) }, (_, k) => i + k);
-    const { batch, labels } = toBatch(examples, idx, padId);
-    const out = model.forward(batch, { hiddenStates: 'none' });
+  const layers = [...new Set(guides.map((g) => g.config.layer))];
+  const hidden = model.config.hidden_size;
+  const sums = guides.map(() => ({ label: 0, labelN: 0, same: 0, sameN: 0 }));
+  const all = examples.map((_, i) => i);
+  forEachSentence(model, examples, all, layers, batchSize, padId, (_, states, n) => {
+    if (n === 0) return;
+    guides.forEach((g, k) => {
+      const rows = states.get(g.config.layer)!;
+      sums[k]!.label += maxTreeLabel(probeNorms(g.probe, rows, n, hidden));
+      sums[k]!.labelN += 1;
+      const same = sameness(rows, n, hidden);
+      if (same !== null) {
+        sums[k]!.same += same;
+        sums[k]!.sameN += 1;
+      }
+    });
+  }, (out, chunk, labels) => {
     const y = tf.tensor1d(labels, regression ? 'float32' : 'int32');
     const loss = taskLoss(out.logits!, y, regression);
-    lossSum += loss.dataSync()[0]! * idx.length;
+    lossSum += loss.dataSync()[0]! * chunk.length;
+    tf.dispose([y, loss]);
     const logits = out.logits!.arraySync();
-    if (logits.some((row) => row.some((x) => !Number.isFinite(x)))) {
-      tf.dispose([out.lastHiddenState, out.pooled!, out.logits!, y, loss]);
-      disposeBatch(batch);
-      throw new NonFiniteError('non-finite model outputs on the evaluation set');
-    }
-    for (const row of logits) predictions.push(regression ? row[0]! : row.indexOf(Math.max(...row)));
-    tf.dispose([out.lastHiddenState, out.pooled!, out.logits!, y, loss]);
-    disposeBatch(batch);
-  }
+    if (logits.some((row) => row.some((x) => !Number.isFinite(x)))) throw new NonFiniteError('non-finite model outputs on the evaluation set');
+    logits.forEach((row, b) => (predictions[chunk[b]!] = regression ? row[0]! : row.indexOf(Math.max(...row))));
+  });
   const metrics = taskMetrics(task, predictions, examples.map((e) => e.label));
-  return { metrics, loss: lossSum / Math.max(1, examples.length), predictions };
+  const monitors: Record<string, GuideMonitor> = {};
+  guides.forEach((g, k) => {
+    const m = sums[k]!;
+    monitors[`layer_${g.config.layer}`] = { max_label: m.labelN > 0 ? m.label / m.labelN : null, sameness: m.sameN > 0 ? m.same / m.sameN : null };
+  });
+  return { metrics, loss: lossSum / Math.max(1, examples.length), predictions, constantPredictor: isCollapsed(predictions), guides: monitors };
+}
+
+/** The fine-tuning objective's own checkpointed state (beside the loop's). */
+interface TrainExtra {
+  monitor: { constant_predictor: boolean; guides: Record<string, GuideMonitor> } | null;
+  warned: string[];
+  firstCollapse: number | null;
+  xsspStart: Record<string, number> | null;
+  xsspLast: Record<string, number> | null;
+}
+
+const fmt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
+
+function collapseText(v: ReturnType<typeof collapseVerdict>): string {
+  return [v.constant_predictor ? 'every evaluation prediction is one class' : '', ...v.star_tree.map((k) => `${k}'s labels are the star tree`)].filter(Boolean).join('; ');
+}
+
+/** Warns on the console the first time a run predicts one class, or a guide's labels come near the star tree. */
+function warnCollapse(state: TrainExtra & { step: number }, ev: Evaluation, log: { warn(msg: string): void }): void {
+  const verdict = collapseVerdict(ev.constantPredictor, ev.guides);
+  if (verdict.collapsed && state.firstCollapse === null) state.firstCollapse = state.step;
+  if (verdict.constant_predictor && !state.warned.includes('constant_predictor')) {
+    state.warned.push('constant_predictor');
+    log.warn(`update ${state.step}: every evaluation prediction is one class (a constant predictor; MCC and correlations carry no signal)`);
+  }
+  for (const key of verdict.star_tree) {
+    if (state.warned.includes(key)) continue;
+    state.warned.push(key);
+    const m = ev.guides[key]!;
+    log.warn(`update ${state.step}: ${key}'s tree labels are near the star tree (mean largest label ${fmt(m.max_label, 2)} <= ${STAR_TREE_MAX_LABEL}, sameness ${fmt(m.sameness, 3)}): the guidance is being met by collapsing the layer`);
+  }
 }
 
 export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { dataDir?: string; resume?: string } = {}): Promise<TrainResult> {
@@ -101,15 +195,27 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
 
   // Data.
   const { guides: guideConfigs, selection } = selectGuides(config);
+  if (config.data.eval_split === 'holdout' && config.data.holdout === undefined) {
+    throw new TopoprobeError('data.eval_split: holdout needs data.holdout, the fraction of the training split to hold out (e.g. 0.1)');
+  }
+  guideConfigs.forEach((g, i) => {
+    if (g.targets === 'pretrained' && config.mode === 'paper') {
+      throw new TopoprobeError(`guidance[${i}].targets: pretrained needs mode: clean (fixed labels are per word piece; paper mode scores padding, which changes with the batch)`);
+    }
+  });
   const regression = glueTaskInfo(config.task).regression;
   const loaded = await loadModel(config.model, { head: { numLabels: glueNumLabels(config.task), regression }, dropout: config.dropout, seed: config.seed, dataDir: dir });
   const maxLength = Math.min(config.data.max_length, loaded.model.config.max_position_embeddings);
   const cap = <T>(rows: T[], max?: number, salt = 0) => (max !== undefined ? new Rng(config.seed + salt).shuffle([...rows]).slice(0, max) : rows);
-  const trainRows = cap(readTask(config, config.data.train_split, dir), config.data.max_train_examples, 1);
-  const evalRows = cap(readTask(config, config.data.eval_split, dir), config.data.max_eval_examples, 2);
+  // The held-out part of the training split (data.holdout) is never trained on; eval_split: holdout evaluates on it.
+  const splitRows = readTask(config, config.data.train_split, dir);
+  const held = config.data.holdout !== undefined ? holdoutSplit(splitRows.length, config.data.holdout) : null;
+  const trainRows = cap(held ? held.train.map((i) => splitRows[i]!) : splitRows, config.data.max_train_examples, 1);
+  const evalSplit = config.data.eval_split;
+  const evalRows = cap(evalSplit === 'holdout' ? held!.holdout.map((i) => splitRows[i]!) : readTask(config, evalSplit, dir), config.data.max_eval_examples, 2);
   const train = encodeAll(trainRows, loaded, maxLength);
   const evalSet = encodeAll(evalRows, loaded, maxLength);
-  log.info(`${config.task}: ${train.examples.length} training and ${evalSet.examples.length} evaluation examples (${train.truncated + evalSet.truncated} truncated to ${maxLength} pieces)`);
+  log.info(`${config.task}: ${train.examples.length} training and ${evalSet.examples.length} evaluation examples (${evalSplit === 'holdout' ? `held out from ${config.data.train_split}` : evalSplit}; ${train.truncated + evalSet.truncated} truncated to ${maxLength} pieces)`);
   const { model, tokenizer } = loaded;
   const guides = buildGuides(guideConfigs, model.config.hidden_size, model.config.num_hidden_layers, config.seed);
   if (config.track) {
@@ -141,10 +247,30 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
     });
   }
 
+  // Fixed labels (targets: pretrained): computed once from the pretrained encoder and the starting probes,
+  // written to the run folder, and read back on resume (the encoder has moved on by then).
+  for (const [i, g] of guides.entries()) {
+    if (g.config.targets !== 'pretrained') continue;
+    const file = guideTargetsFile(runDir, i);
+    if (opts.resume) {
+      g.fixed = readGuideTargets(file, g.config.layer);
+      continue;
+    }
+    const seen = train.examples.flatMap((e, k) => (guideSees(g, e.label) ? [k] : []));
+    const sentences: Array<{ index: number; norms: Float32Array }> = [];
+    forEachSentence(model, train.examples, seen, [g.config.layer], config.eval.batch_size, tokenizer.padId, (index, states, n) => {
+      if (n > 0) sentences.push({ index, norms: probeNorms(g.probe, states.get(g.config.layer)!, n, model.config.hidden_size) });
+    });
+    g.fixed = fixedTargets(g, sentences);
+    writeGuideTargets(file, g.config.layer, g.fixed);
+    const maxLabels = [...g.fixed.values()].map((l) => Math.max(...l));
+    log.info(`guidance[${i}] (layer ${g.config.layer}): fixed ${g.config.labels} labels of ${g.fixed.size} training sentences from the pretrained encoder (mean largest label ${(maxLabels.reduce((a, b) => a + b, 0) / Math.max(1, maxLabels.length)).toFixed(2)})`);
+  }
+
   // X_ssp tracking: a fixed set of evaluation sentences, half to train a fresh probe, half to score it.
   const trackSet = config.track ? evalSet.examples.slice(0, config.track.sentences) : [];
-  const trackXssp = (epoch: number, step: number, record: (entry: Record<string, unknown>) => void) => {
-    if (!config.track || trackSet.length < 4) return;
+  const trackXssp = (epoch: number, step: number, record: (entry: Record<string, unknown>) => void): Record<string, number> | null => {
+    if (!config.track || trackSet.length < 4) return null;
     const values: Record<string, number> = {};
     for (const sub of config.track.submodules) {
       const examples: ProbeExample[] = [];
@@ -170,12 +296,16 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
       trained.probe.dispose();
     }
     record({ type: 'track', step, epoch, x_ssp: values });
-    log.info(`X_ssp after epoch ${epoch}: ${Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+    log.info(`X_ssp ${epoch === 0 ? 'before fine-tuning' : `after epoch ${epoch}`}: ${Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+    return values;
   };
 
   // The fine-tuning objective: task loss + the guidance term.
   const guideLayers = [...new Set(guides.map((g) => g.config.layer))];
   let lastEval: Record<string, number | null> = {};
+  // Checkpointed with the loop's state: the last evaluation's collapse monitors, the warnings given, the first
+  // update at which a collapse was seen, and the tracked X_ssp before fine-tuning and at the last epoch.
+  const extra: TrainExtra = { monitor: null, warned: [], firstCollapse: null, xsspStart: null, xsspLast: null };
   try {
     const { status, state } = await runLoop({
       runDir, resume: Boolean(opts.resume), hooks, started, params, optimizer, rng: model.rng,
@@ -184,7 +314,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
       lengths: train.examples.map((e) => e.ids.length),
       seed: config.seed, epochs: config.epochs, totalSteps, batchSize: config.batch_size, gradAccum: config.grad_accum, bucketing: config.bucketing,
       logEvery: config.log_every, maxGradNorm: config.max_grad_norm, evaluate: { everySteps: config.eval.every_steps, eachEpoch: true, atStart: false },
-      earlyStopping: config.early_stopping, saveBest: config.save_best, extra: {},
+      earlyStopping: config.early_stopping, saveBest: config.save_best, extra,
       objective: {
         progressTerm: 'task_loss',
         hint: 'Try a lower learning rate or guidance weight',
@@ -194,18 +324,29 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
           const out = model.forward(batch, { training: true, hiddenStates: guideLayers });
           const task = taskLoss(out.logits!, tf.tensor1d(labels, regression ? 'float32' : 'int32'), regression);
           const taskValue = task.dataSync()[0]!;
-          const guidance = guidanceTerm(guides, out.hiddenStates, positions, labels, at.state.step, totalSteps);
+          const guidance = guidanceTerm(guides, out.hiddenStates, positions, labels, { step: at.state.step, totalSteps, epoch: at.epoch, examples: idx });
           return { loss: guidance.total ? (tf.add(task, guidance.total) as tf.Scalar) : task, terms: { task_loss: taskValue, ...guidance.values } };
         },
         trainFields: ({ task_loss, ...perGuide }) => ({ task_loss, guidance: perGuide }),
         nonFinite: ({ task_loss, ...perGuide }, update) => `non-finite loss at update ${update} (task loss ${task_loss}${guides.length ? `, guidance ${Object.values(perGuide).join(', ')}` : ''})`,
         evaluate: (epoch, state) => {
-          const ev = evaluate(model, evalSet.examples, tokenizer.padId, config.task, config.eval.batch_size);
+          const ev = evaluate(model, evalSet.examples, tokenizer.padId, config.task, config.eval.batch_size, guides);
           lastEval = ev.metrics;
-          log.info(`eval at update ${state.step} (epoch ${epoch}): ${Object.entries(ev.metrics).map(([k, v]) => `${k} ${v === null ? '-' : v.toFixed(4)}`).join(', ')}`);
-          return { record: { eval_loss: ev.loss, ...ev.metrics }, score: ev.metrics[primary] ?? null };
+          const monitorText = Object.entries(ev.guides).map(([k, m]) => `, ${k} max label ${fmt(m.max_label, 2)} sameness ${fmt(m.sameness, 3)}`).join('');
+          log.info(`eval at update ${state.step} (epoch ${epoch}): ${Object.entries(ev.metrics).map(([k, v]) => `${k} ${fmt(v, 4)}`).join(', ')}${monitorText}`);
+          state.monitor = { constant_predictor: ev.constantPredictor, guides: ev.guides };
+          warnCollapse(state, ev, log);
+          const byGuide = (f: keyof GuideMonitor) => Object.fromEntries(Object.entries(ev.guides).map(([k, m]) => [k, m[f]]));
+          const record = { eval_loss: ev.loss, ...ev.metrics, constant_predictor: ev.constantPredictor, ...(guides.length ? { max_label: byGuide('max_label'), sameness: byGuide('sameness') } : {}) };
+          return { record, score: ev.metrics[primary] ?? null };
         },
-        afterEpoch: (epoch, state, record) => trackXssp(epoch, state.step, record),
+        atStart: (state, record) => {
+          state.xsspStart = trackXssp(0, 0, record);
+        },
+        afterEpoch: (epoch, state, record) => {
+          const last = epoch === config.epochs || state.step >= totalSteps;
+          if (config.track && (config.track.every_epoch || last)) state.xsspLast = trackXssp(epoch, state.step, record) ?? state.xsspLast;
+        },
         save: (tmp) => {
           saveCheckpoint(tmp, model.config, model.weights());
           tokenizer.save(tmp);
@@ -213,11 +354,17 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
         },
       },
     });
+    const verdict = state.monitor ? collapseVerdict(state.monitor.constant_predictor, state.monitor.guides) : null;
     const res: TrainResult = {
       runDir, task: config.task, metric: primary, best: state.best, final: lastEval[primary] ?? null, best_epoch: state.bestEpoch, best_step: state.bestStep,
       final_metrics: lastEval, seed: config.seed, wall_time_s: state.wallTime, backend: currentBackend()?.name ?? tf.getBackend(),
       status, steps: state.step, guidance: guideConfigs.map((g) => ({ ...g })), ...(selection ? { selection } : {}),
+      ...(verdict && state.monitor
+        ? { collapsed: verdict.collapsed, collapse: { constant_predictor: verdict.constant_predictor, star_tree: verdict.star_tree, first_step: state.firstCollapse, monitors: state.monitor.guides } }
+        : {}),
+      ...(state.xsspStart || state.xsspLast ? { x_ssp: { before: state.xsspStart, after: state.xsspLast } } : {}),
     };
+    if (verdict?.collapsed) log.warn(`the run ended collapsed (${collapseText(verdict)}); results.json records it`);
     if (status !== 'interrupted') writeTrainResult(runDir, res);
     return res;
   } finally {

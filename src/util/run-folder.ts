@@ -169,6 +169,30 @@ export function insideFolder(base: string, path: string): string | null {
 }
 /** Guide i's probe inside a train checkpoint. */
 export const guideProbeFile = (checkpoint: string, index: number) => join(checkpoint, `probe-${index}.safetensors`);
+/** Guide i's fixed labels (`targets: pretrained`) in a train run folder. */
+export const guideTargetsFile = (runDir: string, index: number) => join(runDir, `targets-${index}.json`);
+
+const guideTargetsSchema = z.object({
+  layer: z.number().int().nonnegative(),
+  /** Training example index -> its labels at its scored positions. */
+  examples: z.record(z.string().regex(/^\d+$/), z.array(z.number().finite())),
+});
+
+/** Writes a guide's fixed labels (atomically: a crash leaves the old file or the new one). */
+export function writeGuideTargets(path: string, layer: number, labels: ReadonlyMap<number, Float32Array>): void {
+  const examples: Record<string, number[]> = {};
+  for (const [k, v] of labels) examples[String(k)] = Array.from(v);
+  writeJsonAtomic(path, { layer, examples });
+}
+
+/** Reads a guide's fixed labels back (on resume), checked against the guide's layer. */
+export function readGuideTargets(path: string, layer: number): Map<number, Float32Array> {
+  if (!existsSync(path)) throw new TopoprobeError(`${path}: not found; the run's fixed guidance labels (targets: pretrained) are needed to resume`);
+  const value = readJsonFile(path, guideTargetsSchema);
+  if (value.layer !== layer) throw new TopoprobeError(`${path}: labels of submodule ${value.layer}, the guide is at ${layer}`);
+  return new Map(Object.entries(value.examples).map(([k, v]) => [Number(k), Float32Array.from(v)]));
+}
+
 /** A measure run's probe of one submodule for one metric (x_sp, x_ssp, x_essp). */
 export const measuredProbePath = (runDir: string, submodule: number, metric: string) => join(runDir, 'probes', `sub-${submodule}-${metric}.safetensors`);
 
@@ -277,7 +301,19 @@ export const trainResultSchema = z.object({
   status: z.enum(['completed', 'stopped', 'interrupted']), steps: count,
   guidance: z.array(z.record(z.string(), z.unknown())),
   selection: selectionSchema.optional(),
+  /** Whether the final evaluation showed collapse (src/train/monitor.ts: one predicted class, or star-tree labels). */
   collapsed: z.boolean().optional(),
+  collapse: z
+    .object({
+      constant_predictor: z.boolean(),
+      star_tree: z.array(z.string()),
+      /** The first update whose evaluation showed collapse (null: none did). */
+      first_step: count.nullable(),
+      monitors: z.record(z.string(), z.object({ max_label: score, sameness: score })),
+    })
+    .optional(),
+  /** Tracked X_ssp (`track:`) before fine-tuning and after the last epoch, by submodule (`layer_<i>`). */
+  x_ssp: z.object({ before: z.record(z.string(), z.number()).nullable(), after: z.record(z.string(), z.number()).nullable() }).optional(),
 });
 
 export type TrainResult = z.infer<typeof trainResultSchema>;
