@@ -88,6 +88,19 @@ describe('compare', function () {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it('tells guides apart by their targets (fixed labels are another condition)', async function () {
+    const dir = join(root, 'targets');
+    const dirs = [1, 2].flatMap((seed) => [
+      writeRun(dir, { name: `cur-${seed}`, seed, best: 0.1 * seed, final: 0.1 * seed, guidance: [{ layer: 4, weight: 1 }] }),
+      writeRun(dir, { name: `pre-${seed}`, seed, best: 0.2 * seed, final: 0.2 * seed, guidance: [{ layer: 4, weight: 1, targets: 'pretrained' }] }),
+    ]);
+    const out = join(root, 'cmp-targets');
+    const res = await cli(['compare', ...dirs, '--out', out]);
+    expect(res.code, res.stderr).to.equal(0);
+    const keys = readComparison(out).conditions.map((r) => r.key);
+    expect(keys).to.have.members(['layer=4 weight=1 labels=ssp examples=positive', 'layer=4 weight=1 labels=ssp examples=positive targets=pretrained']);
+  });
+
   it('counts collapsed runs by the runs\' own flag, and averages their monitors and tracked X_ssp', async function () {
     const dir = join(root, 'flagged');
     const mon = (maxLabel: number, before: number, after: number) => ({

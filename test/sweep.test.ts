@@ -25,8 +25,13 @@ describe('sweep expansion', () => {
     });
     const runs = planRuns(config);
     expect(runs).to.have.length(2 * 2 * 2 + 2);
-    expect(runs[0]).to.deep.equal({ name: 'layer-0_weight-1_seed-1', overrides: ['epochs=1', 'data.max_length=64', 'guidance[0].layer=0', 'guidance[0].weight=1', 'seed=1'], baseline: false });
+    // Each baseline comes just before the first guided run of its seed.
+    expect(runs.map((r) => r.name).slice(0, 3)).to.deep.equal(['baseline_seed-1', 'layer-0_weight-1_seed-1', 'baseline_seed-5']);
+    expect(runs[1]).to.deep.equal({ name: 'layer-0_weight-1_seed-1', overrides: ['epochs=1', 'data.max_length=64', 'guidance[0].layer=0', 'guidance[0].weight=1', 'seed=1'], baseline: false });
     expect(runs.filter((r) => r.baseline).map((r) => r.name)).to.deep.equal(['baseline_seed-1', 'baseline_seed-5']);
+    // With the seed first, each seed's block starts with its baseline.
+    const bySeed = planRuns(sweepConfigSchema.parse({ ...config, axes: { seed: [1, 5], 'guidance[0].layer': ['0..1'] } })).map((r) => r.name);
+    expect(bySeed).to.deep.equal(['baseline_seed-1', 'seed-1_layer-0', 'seed-1_layer-1', 'baseline_seed-5', 'seed-5_layer-0', 'seed-5_layer-1']);
     expect(runs.find((r) => r.baseline)!.overrides).to.include.members(['guidance=[]', 'select=null']);
     const noBaseline = planRuns({ ...config, baseline: false });
     expect(noBaseline).to.have.length(8);

@@ -12,7 +12,7 @@
  * the X_ssp of the guided submodules (from a measure run) is plotted beside the scores.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { summarize, bootstrapCI, welchTTest, mannWhitneyU, wilcoxonSignedRank, holm } from '../util/stats.js';
 import { readPaperResults, paperConditionKeys, paperLayers, paperValue } from './paper.js';
@@ -305,7 +305,7 @@ interface RunCondition {
 /**
  * Groups runs by condition: the guidance list (order-free) plus every other config key except the seed
  * and the bookkeeping keys. The readable key is the guidance (`layer=16 weight=10 labels=ssp
- * examples=positive`, with `trainable`, `schedule` and `probe` only when not the defaults; guides joined by
+ * examples=positive`, with `trainable`, `schedule`, `targets` and `probe` only when not the defaults; guides joined by
  * ` + `), or `baseline` without guidance, followed by each other config key whose value differs between
  * the runs (`optimizer.lr=3e-5`).
  */
@@ -322,6 +322,7 @@ export function groupRuns(runs: readonly RunEntry[]): RunCondition[] {
       `layer=${g.layer}`, `weight=${formatNumber(g.weight)}`, `labels=${g.labels}`, `examples=${g.examples}`,
       ...(g.trainable ? [] : ['trainable=false']),
       ...(g.schedule !== 'constant' ? [`schedule=${g.schedule}`] : []),
+      ...(g.targets !== 'current' ? [`targets=${g.targets}`] : []),
       ...(g.probe !== 'fresh' ? [`probe=${probeLabel(g.probe)}`] : []),
     ].join(' ');
 
@@ -634,10 +635,16 @@ const fp = (x: number | null) => (x === null ? '–' : x < 1e-4 ? x.toExponentia
 const signed = (x: number | null) => (x === null ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(4)}`);
 const TEST_NAMES: Record<RankTest, string> = { 'wilcoxon-paired': 'Wilcoxon (paired)', 'mann-whitney': 'Mann-Whitney' };
 
+/** A path as the report shows it: relative to the working directory when inside it (a report that can be committed). */
+function shownPath(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
+}
+
 export function comparisonMarkdown(c: Comparison): string {
   const lines: string[] = [];
   lines.push(`# Comparison: ${c.task}, ${c.metric} (${c.which})`, '');
-  lines.push(c.input.sweep ? `Sweep: \`${c.input.sweep}\`` : `Runs: ${c.input.runs.length} run folders`);
+  lines.push(c.input.sweep ? `Sweep: \`${shownPath(c.input.sweep)}\`` : `Runs: ${c.input.runs.length} run folders`);
   lines.push(`Baseline: ${c.baselines.length === 0 ? 'none' : c.baselines.length === 1 ? `\`${c.baselines[0]}\`` : `per setting: ${c.baselines.map((b) => `\`${b}\``).join(', ')}`}`, '');
   lines.push(`| condition | n | mean | std | median | min | max | 95% CI | Δ vs baseline | test | p (Welch) | p Holm | p (rank) | p Holm | collapsed | mean excl. collapsed |`);
   lines.push(`|---|--:|--:|--:|--:|--:|--:|---|--:|---|--:|--:|--:|--:|--:|--:|`);
@@ -652,14 +659,15 @@ export function comparisonMarkdown(c: Comparison): string {
   const tracked = [...new Set(c.conditions.flatMap((r) => Object.keys(r.x_ssp_tracked)))];
   if (tracked.length > 0 || c.conditions.some((r) => r.max_label !== null)) {
     lines.push('', '## Collapse monitors and tracked X_ssp', '');
-    lines.push(`| condition | collapsed / n | largest tree label (guided submodule, final eval) | ${tracked.map((k) => `X_ssp ${k} before → after`).join(' | ')}${tracked.length ? ' |' : ''}`);
+    const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    lines.push(row(['condition', 'collapsed / n', 'largest tree label (guided submodule, final eval)', ...tracked.map((k) => `X_ssp ${k} before → after`)]));
     lines.push(`|---|--:|--:|${tracked.map(() => '---|').join('')}`);
     for (const r of c.conditions.filter((x) => x.source === 'runs')) {
       const cells = tracked.map((k) => {
         const t = r.x_ssp_tracked[k];
         return t ? `${f4(t.before)} → ${f4(t.after)}` : '–';
       });
-      lines.push(`| ${r.key.replace(/\|/g, '\\|')} | ${r.collapsed} / ${r.n} | ${r.max_label === null ? '–' : r.max_label.toFixed(2)} | ${cells.join(' | ')}${cells.length ? ' |' : ''}`);
+      lines.push(row([r.key.replace(/\|/g, '\\|'), `${r.collapsed} / ${r.n}`, r.max_label === null ? '–' : r.max_label.toFixed(2), ...cells]));
     }
     lines.push('', `The star tree's largest label is 2; collapse is flagged at ${STAR_TREE_MAX_LABEL} or under. Tracked X_ssp: a fresh probe trained on half of a fixed set of evaluation sentences and scored on the other half (\`track:\` in the run config), means over the runs.`);
   }

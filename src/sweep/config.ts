@@ -76,19 +76,29 @@ function flatten(obj: Record<string, unknown>, prefix = ''): Array<[string, unkn
   );
 }
 
-/** Every combination of the axes (first axis outermost), plus the baseline runs. */
+/** Every combination of the axes (first axis outermost), plus the baseline runs, each before the first guided run of its setting. */
 export function planRuns(config: SweepConfig): PlannedRun[] {
   const axes = Object.entries(config.axes).map(([key, values]) => ({ key, values: expandAxis(key, values) }));
   const combos = (list: typeof axes): Array<Array<[string, number | string | boolean]>> =>
     list.reduce<Array<Array<[string, number | string | boolean]>>>((acc, axis) => acc.flatMap((c) => axis.values.map((v) => [...c, [axis.key, v] as [string, number | string | boolean]])), [[]]);
   const nameOf = (c: Array<[string, unknown]>) => c.map(([k, v]) => `${shortKey(k)}-${String(v).replace(/[^\w.-]/g, '_')}`).join('_');
   const fixed = flatten(config.set).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  const isGuidance = (key: string) => /^(guidance|select)\b/.test(key);
   const runs: PlannedRun[] = combos(axes).map((c) => ({ name: nameOf(c), overrides: [...fixed, ...c.map(([k, v]) => `${k}=${JSON.stringify(v)}`)], baseline: false }));
   if (config.baseline) {
-    const plain = axes.filter((a) => !/^(guidance|select)\b/.test(a.key));
-    for (const c of combos(plain)) {
-      runs.push({ name: ['baseline', nameOf(c)].filter(Boolean).join('_'), overrides: [...fixed, 'guidance=[]', 'select=null', ...c.map(([k, v]) => `${k}=${JSON.stringify(v)}`)], baseline: true });
-    }
+    // Each baseline run goes just before the first guided run of its setting (its values of the other axes), so
+    // a sweep stopped part way has the baseline of every setting it reached (with seed as the first axis: whole seeds).
+    const settingOf = (c: ReadonlyArray<[string, unknown]>) => JSON.stringify(c.filter(([k]) => !isGuidance(k)));
+    const firstOf = new Map<string, number>();
+    combos(axes).forEach((c, i) => {
+      if (!firstOf.has(settingOf(c))) firstOf.set(settingOf(c), i);
+    });
+    const plain = axes.filter((a) => !isGuidance(a.key));
+    const inserts = combos(plain).map((c) => ({
+      at: firstOf.get(settingOf(c)) ?? runs.length,
+      run: { name: ['baseline', nameOf(c)].filter(Boolean).join('_'), overrides: [...fixed, 'guidance=[]', 'select=null', ...c.map(([k, v]) => `${k}=${JSON.stringify(v)}`)], baseline: true },
+    }));
+    for (const { at, run } of [...inserts].reverse()) runs.splice(at, 0, run);
   }
   const seen = new Set<string>();
   for (const r of runs) {
