@@ -229,7 +229,7 @@ process.stdout.write(JSON.stringify(got));
       const started = Date.now();
       const res = await cli(['sweep', '--config', sweepYaml]);
       expect(res.code).to.equal(2);
-      expect(res.stderr).to.include(`${sweepYaml}: axes.optimizer.lrr: run "baseline_seed-1"`).and.include('nothing was started').and.include('lrr');
+      expect(res.stderr).to.include(`${sweepYaml}: axes.optimizer.lrr: run "baseline_seed-1_lrr-0.001"`).and.include('nothing was started').and.include('lrr');
       expect(Date.now() - started).to.be.below(5000);
       expect(existsSync(join(scratch, 'bad')), 'the sweep folder').to.equal(false);
       const dry = await cli(['sweep', '--config', sweepYaml, '--dry-run']);
