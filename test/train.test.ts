@@ -7,7 +7,7 @@ import pino from 'pino';
 import { initBackend } from '../src/backend/index.js';
 import { runTrain } from '../src/train/trainer.js';
 import { trainConfigSchema, type TrainConfig } from '../src/train/config.js';
-import { guideLoss, batchPositions, guideProbePath, fixedTargets, type Guide } from '../src/train/guidance.js';
+import { guideLoss, guidanceTerm, batchPositions, guideProbePath, fixedTargets, type Guide } from '../src/train/guidance.js';
 import { readGuideTargets, writeGuideTargets } from '../src/util/run-folder.js';
 import { collapseVerdict } from '../src/train/monitor.js';
 import { isTreeConsistent } from '../src/probe/labels.js';
@@ -82,6 +82,23 @@ describe('probe guidance (unit)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    probe.dispose();
+    h.dispose();
+  });
+
+  it('guidanceTerm weights each guide by its schedule at the batch\'s epoch (halving: 4, then 2; none from epoch 5)', () => {
+    const probe = new DepthProbe({ hidden: 2, rank: 1, weights: Float32Array.from([1, 0]) });
+    const h = tf.tensor3d([[[1, 0], [2, 0], [0.5, 0]]]);
+    const guide: Guide = { probe, config: { layer: 0, weight: 4, labels: 'ssp', probe: 'fresh', trainable: true, examples: 'all', targets: 'current', schedule: 'halving' } };
+    const at = (epoch: number) => guidanceTerm([guide], new Map([[0, h]]), [[0, 1, 2]], [1], { step: 3, totalSteps: 10, epoch });
+    const first = at(1);
+    const term = first.values.layer_0!;
+    expect(term).to.be.above(0);
+    expect(first.total!.dataSync()[0]).to.be.closeTo(4 * term, 1e-5);
+    expect(at(2).total!.dataSync()[0]).to.be.closeTo(2 * term, 1e-5);
+    const late = at(5);
+    expect(late.total).to.equal(null);
+    expect(late.values.layer_0).to.be.closeTo(term, 1e-6); // still logged, unweighted
     probe.dispose();
     h.dispose();
   });
@@ -230,6 +247,21 @@ describe('topoprobe train', function () {
     expect(part2.status).to.equal('interrupted');
     rmSync(join(scratch, 'fixed-gone', 'targets-0.json'));
     await expectRejects(runTrain(cfg('fixed-gone'), { log: silent }, { resume: join(scratch, 'fixed-gone') }), 'targets-0.json', 'not found');
+  });
+
+  it('train --baseline prints both scores and whether each run collapsed, as results.json records it', async () => {
+    const path = join(scratch, 'b.yaml');
+    writeFileSync(path, `model: builtin:tiny\ntask: cola\nout_dir: ${scratch}\nname: both\nepochs: 1\nbatch_size: 16\nlog_every: 1\noptimizer: {lr: 1.0e-3}\ndata: {max_train_examples: 64, max_eval_examples: 48}\nguidance: [{layer: 1, weight: 10}]\n`);
+    const res = await cli(['train', '--config', path, '--baseline']);
+    expect(res.code, res.stderr).to.equal(0);
+    const out = res.stdout.trim().split('\n');
+    expect(out).to.have.length(2);
+    for (const [line, dir] of [[out[0]!, 'both'], [out[1]!, 'both-baseline']] as const) {
+      const r = JSON.parse(readFileSync(join(scratch, dir, 'results.json'), 'utf8')) as { collapsed: boolean };
+      expect(line).to.include(r.collapsed ? ', COLLAPSED (' : ', not collapsed');
+    }
+    expect(out[0]).to.match(/^guided /);
+    expect(out[1]).to.match(/^baseline \(no guidance\) /);
   });
 
   it('evaluates on a held-out part of the training split; holdout and fixed-target misconfigurations are refused by field', async () => {
