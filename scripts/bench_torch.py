@@ -10,10 +10,16 @@ progress lines to stderr. The model is written in plain torch so nothing beyond 
 With --gemm it instead measures single-precision torch.mm throughput in GFLOP/s, for a
 1024x1024x1024 product and for the BERT-base FFN shape [2048,768]x[768,3072].
 
+--device cuda runs the same on the GPU (synchronising before each clock reading). --tf32 off (the
+default) keeps matrix products in true fp32, the precision of the webgpu backend; --tf32 on lets
+them use TF32 tensor cores, for reference. `matmul_tflop_per_s` counts the step's matrix products
+as src/train/bench.ts's stepMatmulFlops does.
+
 Run it with the system interpreter after `apt-get install python3-torch`:
 
     /usr/bin/python3 scripts/bench_torch.py --layers 12 --hidden 768 --heads 12 --inter 3072 --batch 32 --seq 64
     /usr/bin/python3 scripts/bench_torch.py --gemm --threads 8
+    python3 scripts/bench_torch.py --device cuda --tf32 off --layers 24 --hidden 1024 --heads 16 --inter 4096 --batch 32 --seq 128
 """
 import argparse
 import json
@@ -83,9 +89,22 @@ class BertClassifier(nn.Module):
         return self.classifier(self.drop(pooled))
 
 
+def sync(a):
+    if a.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def step_matmul_flops(a):
+    """The step's matrix-product FLOPs: 3x the forward's (see stepMatmulFlops in src/train/bench.ts)."""
+    n = a.batch * a.seq
+    per_layer = 4 * 2 * n * a.hidden ** 2 + 2 * 2 * n * a.hidden * a.inter + 2 * 2 * a.batch * a.seq ** 2 * a.hidden
+    head = 2 * a.batch * a.hidden ** 2 + 2 * a.batch * a.hidden * a.labels
+    return 3 * (a.layers * per_layer + head)
+
+
 def bench_training(a):
     torch.manual_seed(a.seed)
-    model = BertClassifier(a, max_positions=max(512, a.seq)).train()
+    model = BertClassifier(a, max_positions=max(512, a.seq)).train().to(a.device)
     no_decay = lambda name: name.endswith(".bias") or "norm" in name
     named = list(model.named_parameters())
     optimizer = torch.optim.AdamW([
@@ -99,8 +118,10 @@ def bench_training(a):
     ids[:, 0] = 101 % a.vocab
     mask = torch.ones(a.batch, a.seq, dtype=torch.long)
     labels = torch.randint(0, a.labels, (a.batch,), generator=gen)
+    ids, mask, labels = ids.to(a.device), mask.to(a.device), labels.to(a.device)
 
     def step(warmup, i):
+        sync(a)
         t0 = time.perf_counter()
         loss = F.cross_entropy(model(ids, mask), labels)
         loss.backward()
@@ -108,6 +129,7 @@ def bench_training(a):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss.item()  # the TS step also reads the loss back
+        sync(a)
         ms = (time.perf_counter() - t0) * 1000
         print(f"{'warm-up' if warmup else 'step'} {i + 1}: {ms:.0f} ms", file=sys.stderr)
         return ms
@@ -119,22 +141,29 @@ def bench_training(a):
         "parameters": sum(p.numel() for p in params),
         "ms_per_step": ms,
         "tokens_per_s": a.batch * a.seq * 1000 / ms,
+        "matmul_tflop_per_step": step_matmul_flops(a) / 1e12,
+        "matmul_tflop_per_s": step_matmul_flops(a) / 1e12 / (ms / 1000),
         "step_ms": step_ms,
         "warmup_ms": warmup_ms,
     }
 
 
-def bench_gemm():
+def bench_gemm(a):
     results = {}
-    for name, (m, k, n) in {"square_1024": (1024, 1024, 1024), "ffn_2048x768x3072": (2048, 768, 3072)}.items():
-        x, y = torch.randn(m, k), torch.randn(k, n)
+    chain = 20 if a.device.startswith("cuda") else 1
+    shapes = {"square_1024": (1024, 1024, 1024), "ffn_2048x768x3072": (2048, 768, 3072), "large_ffn_4096x1024x4096": (4096, 1024, 4096)}
+    for name, (m, k, n) in shapes.items():
+        x, y = torch.randn(m, k, device=a.device), torch.randn(k, n, device=a.device)
         for _ in range(2):
             torch.mm(x, y)
         secs = []
         for _ in range(5):
+            sync(a)
             t0 = time.perf_counter()
-            torch.mm(x, y)
-            secs.append(time.perf_counter() - t0)
+            for _ in range(chain):
+                torch.mm(x, y)
+            sync(a)
+            secs.append((time.perf_counter() - t0) / chain)
         s = statistics.median(secs)
         results[name] = {"m": m, "k": k, "n": n, "ms": s * 1000, "gflops": 2 * m * n * k / s / 1e9}
         print(f"{name}: {results[name]['gflops']:.1f} GFLOP/s", file=sys.stderr)
@@ -148,7 +177,13 @@ def main():
         p.add_argument(f"--{flag}", type=int, default=default)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own choice)")
     p.add_argument("--gemm", action="store_true", help="measure torch.mm GFLOP/s instead of training steps")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--tf32", choices=["on", "off"], default="off", help="allow TF32 matrix products on the GPU (default off: fp32)")
     a = p.parse_args()
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda: torch sees no CUDA device")
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+    torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
     if a.hidden % a.heads:
         p.error(f"--hidden {a.hidden} must be a multiple of --heads {a.heads}")
     if min(a.layers, a.hidden, a.heads, a.inter, a.batch, a.seq, a.vocab, a.labels, a.steps) < 1 or a.warmup < 0:
@@ -156,8 +191,8 @@ def main():
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     out = {"framework": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "config": vars(a)}
-    out.update(bench_gemm() if a.gemm else bench_training(a))
+           "device": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu", "config": vars(a)}
+    out.update(bench_gemm(a) if a.gemm else bench_training(a))
     print(json.dumps(out))
 
 

@@ -4,9 +4,13 @@ import { availableParallelism } from 'node:os';
 import { initBackend, parseBackendChoice, currentBackend, parseThreads, MAX_THREADS } from '../src/backend/index.js';
 import { defaultThreads } from '../src/backend/blas.js';
 import { TopoprobeError } from '../src/util/errors.js';
+import { webgpuAvailable } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { cliCommand } from '../src/sweep/executor.js';
+import { stepMatmulFlops } from '../src/train/bench.js';
 
 describe('backend selection', () => {
-  const order = ['node-gpu', 'node', 'blas', 'wasm', 'cpu'];
+  const order = ['node-gpu', 'webgpu', 'node', 'blas', 'wasm', 'cpu'];
 
   it('auto takes the first backend that loads, in order, and says why each earlier one was skipped', async () => {
     const info = await initBackend('auto', { reselect: true });
@@ -16,6 +20,37 @@ describe('backend selection', () => {
     for (const s of info.skipped) expect(s.reason).to.be.a('string').and.not.empty;
     expect(tf.getBackend()).to.equal(info.tfBackend);
     expect(currentBackend()).to.equal(info);
+  });
+
+  it('auto passes over a software WebGPU adapter, naming it; --backend webgpu takes it and logs the adapter', async function () {
+    const gpu = await webgpuAvailable();
+    if (!gpu.ok) this.skip();
+    const info = await initBackend('auto', { reselect: true });
+    if (info.adapter === undefined) {
+      // Only a software adapter here (CI's SwiftShader): auto must have skipped webgpu for that reason.
+      const skipped = info.skipped.find((s) => s.name === 'webgpu');
+      expect(skipped?.reason).to.match(/only a software adapter, .*slower than blas; --backend webgpu uses it/);
+      const forced = await initBackend('webgpu');
+      expect(forced.adapter?.software).to.equal(true);
+      expect(tf.getBackend()).to.equal('webgpu');
+    } else {
+      expect(info.name).to.equal('webgpu');
+      expect(info.adapter.software).to.equal(false);
+    }
+    await initBackend('cpu');
+  });
+
+  it('without a GPU driver, --backend webgpu is an error saying why, and auto passes it over with the reason', () => {
+    const { cmd, args } = cliCommand();
+    // No ICD (a driver file that does not exist) and no loader path: Dawn finds no adapter.
+    const env = { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json', LD_LIBRARY_PATH: '' };
+    const forced = spawnSync(cmd, [...args, 'bench', '--backend', 'webgpu', '--layers', '1', '--hidden', '8', '--heads', '1', '--inter', '8', '--batch', '1', '--seq', '4', '--vocab', '16', '--steps', '1', '--warmup', '0'], { env, encoding: 'utf8' });
+    expect(forced.status).to.not.equal(0);
+    expect(forced.stderr).to.match(/backend "webgpu" is not available: no (WebGPU adapter|Vulkan loader)/);
+    const auto = spawnSync(cmd, [...args, 'bench', '--backend', 'auto', '--layers', '1', '--hidden', '8', '--heads', '1', '--inter', '8', '--batch', '1', '--seq', '4', '--vocab', '16', '--steps', '1', '--warmup', '0'], { env, encoding: 'utf8' });
+    expect(auto.status, auto.stderr).to.equal(0);
+    expect(auto.stderr).to.match(/webgpu: no (WebGPU adapter|Vulkan loader)/);
+    expect(JSON.parse(auto.stdout).backend).to.not.equal('webgpu');
   });
 
   it('an explicit choice switches backends', async () => {
@@ -89,3 +124,12 @@ describe('thread counts', () => {
   });
 });
 
+
+describe('bench arithmetic', () => {
+  it('counts a training step\'s matrix-product FLOPs as 3x the forward\'s (hand-computed for a small model)', () => {
+    // N = 4 x 16 = 64 tokens, H = 64, I = 128: per layer 4 x 2NH^2 = 2 097 152, 2 x 2NHI = 2 097 152, 2 x 2BT^2H = 262 144;
+    // pooler 2BH^2 = 32 768, classifier 2BH x 2 = 1 024; times 3.
+    expect(stepMatmulFlops({ layers: 1, hidden: 64, inter: 128, batch: 4, seq: 16, labels: 2 })).to.equal(3 * (2097152 + 2097152 + 262144 + 32768 + 1024));
+    expect(stepMatmulFlops({ layers: 2, hidden: 64, inter: 128, batch: 4, seq: 16, labels: 2 })).to.equal(3 * (2 * (2097152 + 2097152 + 262144) + 32768 + 1024));
+  });
+});

@@ -23,7 +23,7 @@ function referenceBatch() {
   };
 }
 
-for (const backend of testBackends()) {
+for (const backend of await testBackends()) {
   describe(`BERT faithfulness against the torch reference (${backend})`, () => {
     before(async () => {
       await initBackend(backend);
@@ -35,9 +35,9 @@ for (const backend of testBackends()) {
       const out = model.forward(batch, { hiddenStates: 'all' });
       expect(out.hiddenStates.size).to.equal(ref.hidden_states.length);
       for (const [i, h] of out.hiddenStates) {
-        expect(maxAbsDiff(h.arraySync(), ref.hidden_states[i]), `hidden_states[${i}]`).to.be.below(1e-4);
+        expect(maxAbsDiff(await h.array(), ref.hidden_states[i]), `hidden_states[${i}]`).to.be.below(1e-4);
       }
-      expect(maxAbsDiff(out.pooled!.arraySync(), ref.pooled_output)).to.be.below(1e-4);
+      expect(maxAbsDiff(await out.pooled!.array(), ref.pooled_output)).to.be.below(1e-4);
       tf.dispose([...out.hiddenStates.values(), out.pooled!, batch.inputIds, batch.attentionMask, batch.tokenTypeIds]);
       model.dispose();
     });
@@ -47,17 +47,17 @@ for (const backend of testBackends()) {
       const batch = referenceBatch();
       const labels = tf.tensor1d(ref.labels, 'int32');
       const out = model.forward(batch, { hiddenStates: 'none' });
-      expect(maxAbsDiff(out.logits!.arraySync(), ref.logits)).to.be.below(1e-4);
+      expect(maxAbsDiff(await out.logits!.array(), ref.logits)).to.be.below(1e-4);
       const { value, grads } = parameterGrads(model.params, () => {
         const o = model.forward(batch, { hiddenStates: 'none' });
         return crossEntropy(o.logits!, labels);
       });
-      expect(value.dataSync()[0]).to.be.closeTo(ref.loss, 1e-5);
+      expect((await value.data())[0]).to.be.closeTo(ref.loss, 1e-5);
       for (const [name, expected] of Object.entries(ref.grad)) {
         const g = grads[name];
         expect(g, name).to.not.equal(undefined);
         const scale = Math.max(...flatten(expected).map(Math.abs));
-        expect(maxAbsDiff(g!.arraySync(), expected), name).to.be.below(1e-4 * Math.max(1, scale));
+        expect(maxAbsDiff(await g!.array(), expected), name).to.be.below(1e-4 * Math.max(1, scale));
       }
       tf.dispose([value, ...Object.values(grads), labels, out.lastHiddenState, out.pooled!, out.logits!]);
       tf.dispose([batch.inputIds, batch.attentionMask, batch.tokenTypeIds]);
@@ -152,10 +152,10 @@ describe('BertModel', () => {
     model.dispose();
   });
 
-  it('is initialised the same for the same seed and differently for another', () => {
-    const a = BertModel.init(tinyConfig, { seed: 7, head: true }).weights();
-    const b = BertModel.init(tinyConfig, { seed: 7, head: true }).weights();
-    const c = BertModel.init(tinyConfig, { seed: 8, head: true }).weights();
+  it('is initialised the same for the same seed and differently for another', async () => {
+    const a = await BertModel.init(tinyConfig, { seed: 7, head: true }).weights();
+    const b = await BertModel.init(tinyConfig, { seed: 7, head: true }).weights();
+    const c = await BertModel.init(tinyConfig, { seed: 8, head: true }).weights();
     const w = 'encoder.layer.1.attention.self.query.weight';
     expect(Array.from(a.get(w)!.data)).to.deep.equal(Array.from(b.get(w)!.data));
     expect(Array.from(a.get(w)!.data)).to.not.deep.equal(Array.from(c.get(w)!.data));
@@ -163,7 +163,7 @@ describe('BertModel', () => {
     expect(Array.from(a.get('embeddings.LayerNorm.weight')!.data).every((x) => x === 1)).to.equal(true);
     expect(Array.from(a.get('classifier.bias')!.data).every((x) => x === 0)).to.equal(true);
     expect(Array.from(a.get('embeddings.word_embeddings.weight')!.data.slice(0, 16)).every((x) => x === 0)).to.equal(true);
-    const big = Array.from(BertModel.init({ ...tinyConfig, hidden_size: 64, num_attention_heads: 2 }, { seed: 1 }).weights().get('encoder.layer.0.intermediate.dense.weight')!.data);
+    const big = Array.from((await BertModel.init({ ...tinyConfig, hidden_size: 64, num_attention_heads: 2 }, { seed: 1 }).weights()).get('encoder.layer.0.intermediate.dense.weight')!.data);
     const std = Math.sqrt(big.reduce((s, x) => s + x * x, 0) / big.length);
     expect(std).to.be.closeTo(0.02, 0.001);
   });
@@ -187,7 +187,7 @@ describe('BertModel', () => {
     const dir = mkdtempSync(join(tmpdir(), 'topoprobe-bert-'));
     try {
       const model = BertModel.init(tinyConfig, { seed: 5, head: true });
-      saveCheckpoint(dir, model.config, model.weights());
+      saveCheckpoint(dir, model.config, await model.weights());
       const loaded = loadCheckpoint(dir, { head: true });
       expect(loaded.headLoaded).to.equal(true);
       const again = BertModel.fromWeights(loaded.config, loaded.weights, { head: true });

@@ -144,7 +144,7 @@ describe('blas backend: native kernels against the plain cpu backend', function 
       const rng = new Rng(5);
       const grads = { a: tf.tensor(randomArray(1000, rng), [10, 100]), b: tf.tensor(randomArray(7, rng), [7]) };
       const expected = Math.sqrt([...grads.a.dataSync(), ...grads.b.dataSync()].reduce((s, x) => s + x * x, 0));
-      const norm = globalNorm(grads);
+      const norm = await globalNorm(grads);
       expect(norm).to.be.closeTo(expected, 1e-4 * expected);
       const params = new Map([['a', tf.variable(tf.zeros([10, 100]))], ['b', tf.variable(tf.zeros([7]))]]);
       const opt = new AdamW({ weightDecay: 0 });
@@ -160,18 +160,19 @@ describe('blas backend: native kernels against the plain cpu backend', function 
   it('gives the same numbers for the same seed (training with dropout on, twice)', async () => {
     await initBackend('blas');
     const config = parseBertConfig({ vocab_size: 60, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, num_labels: 2 });
-    const run = () => {
+    const run = async () => {
       const model = BertModel.init(config, { head: true, seed: 2 });
       const opt = new AdamW();
       const inputs = { inputIds: tf.tensor2d([[2, 5, 9, 3], [2, 7, 3, 0]], undefined, 'int32'), attentionMask: tf.tensor2d([[1, 1, 1, 1], [1, 1, 1, 0]], undefined, 'int32') };
       const labels = tf.tensor1d([0, 1], 'int32');
-      const losses = [0, 1, 2].map(() => trainingStep(model, opt, inputs, labels, { lr: 1e-3, maxGradNorm: 1 }).loss);
+      const losses: number[] = [];
+      for (let i = 0; i < 3; i++) losses.push((await trainingStep(model, opt, inputs, labels, { lr: 1e-3, maxGradNorm: 1 })).loss);
       tf.dispose([inputs.inputIds, inputs.attentionMask, labels]);
       opt.dispose();
       model.dispose();
       return losses;
     };
-    expect(run()).to.deep.equal(run());
+    expect(await run()).to.deep.equal(await run());
   });
 
   it('softmax along the last axis, and its gradient', async () => {
@@ -271,7 +272,7 @@ describe('blas backend: native kernels against the plain cpu backend', function 
       };
       const labels = tf.tensor1d([0, 2, 1], 'int32');
       const curve: number[] = [];
-      for (let step = 0; step < 6; step++) curve.push(trainingStep(model, opt, inputs, labels, { lr: 1e-3, maxGradNorm: 1 }).loss);
+      for (let step = 0; step < 6; step++) curve.push((await trainingStep(model, opt, inputs, labels, { lr: 1e-3, maxGradNorm: 1 })).loss);
       curves.push(curve);
       tf.dispose([inputs.inputIds, inputs.attentionMask, labels]);
       opt.dispose();

@@ -200,9 +200,9 @@ describe('checkpoint folders (replace, recover, trim)', () => {
     writeFileSync(join(tmp, 'sub', 'x.txt'), 'x');
   };
 
-  it('marks a replaced folder complete with its update and file sizes; a changed size makes it incomplete', () => {
+  it('marks a replaced folder complete with its update and file sizes; a changed size makes it incomplete', async () => {
     const dir = join(scratch, 'checkpoints', 'last');
-    replaceCheckpoint(dir, 7, write('seven'));
+    await replaceCheckpoint(dir, 7, write('seven'));
     expect(checkpointStep(dir)).to.equal(7);
     const marker = JSON.parse(readFileSync(join(dir, 'complete.json'), 'utf8')) as { files: Record<string, number> };
     expect(marker.files).to.deep.equal({ 'weights.bin': 5, 'sub/x.txt': 1 });
@@ -212,13 +212,13 @@ describe('checkpoint folders (replace, recover, trim)', () => {
     expect(checkpointStep(dir)).to.equal(null);
   });
 
-  it('recovers the newest complete checkpoint from beside its place, ignoring incomplete ones, and removes the rest', () => {
+  it('recovers the newest complete checkpoint from beside its place, ignoring incomplete ones, and removes the rest', async () => {
     const ck = join(scratch, 'checkpoints');
     const dir = join(ck, 'best');
-    replaceCheckpoint(dir, 4, write('four'));
+    await replaceCheckpoint(dir, 4, write('four'));
     // A crash between the swap's renames: the old folder aside, the new complete one not yet in place.
     renameSync(dir, join(ck, 'best.old-1-aaaaaa'));
-    replaceCheckpoint(join(ck, 'elsewhere'), 9, write('nine'));
+    await replaceCheckpoint(join(ck, 'elsewhere'), 9, write('nine'));
     renameSync(join(ck, 'elsewhere'), join(ck, 'best.tmp-1-bbbbbb'));
     // A newer but incomplete one (no marker) must not win.
     mkdirSync(join(ck, 'best.tmp-2-cccccc'));
@@ -238,12 +238,18 @@ describe('checkpoint folders (replace, recover, trim)', () => {
     expect(checkpointStep(join(scratch, 'last.tmp-5-abcdef'))).to.equal(null);
   });
 
-  it('a failed write removes the partial folder and leaves the previous checkpoint in place', () => {
+  it('a failed write removes the partial folder and leaves the previous checkpoint in place', async () => {
     const dir = join(scratch, 'last');
-    replaceCheckpoint(dir, 1, write('one'));
-    expect(() => replaceCheckpoint(dir, 2, () => {
-      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-    })).to.throw('ENOSPC');
+    await replaceCheckpoint(dir, 1, write('one'));
+    let caught: unknown;
+    try {
+      await replaceCheckpoint(dir, 2, async () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as Error | undefined)?.message).to.include('ENOSPC');
     expect(readdirSync(scratch)).to.deep.equal(['last']);
     expect(checkpointStep(dir)).to.equal(1);
   });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { TopoprobeError } from '../src/util/errors.js';
 import { loadNative } from '../src/backend/blas.js';
+import { adapterText, installWebGPU } from '../src/backend/webgpu.js';
 import { run } from '../src/cli/main.js';
 import { dataDir } from '../src/data/paths.js';
 import { dirname, join } from 'node:path';
@@ -86,10 +87,38 @@ export function nativeAvailable(): boolean {
   }
 }
 
-/** The backends that run here, for tests that must hold on each. */
-export function testBackends(): Array<'cpu' | 'wasm' | 'blas'> {
-  return ['cpu', 'wasm', ...(nativeAvailable() ? (['blas'] as const) : [])];
+let webgpuChecked: { ok: boolean; reason: string } | undefined;
+
+/**
+ * Whether a WebGPU adapter is present (a software one counts: CI gets SwiftShader), and why not. With
+ * TOPOPROBE_REQUIRE_WEBGPU=1 (as in CI) its absence is an error, so the GPU path cannot go untested silently.
+ */
+export async function webgpuAvailable(): Promise<{ ok: boolean; reason: string }> {
+  if (!webgpuChecked) {
+    try {
+      const adapter = await installWebGPU();
+      webgpuChecked = { ok: true, reason: adapterText(adapter) };
+    } catch (err) {
+      webgpuChecked = { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
+    }
+  }
+  if (!webgpuChecked.ok && process.env.TOPOPROBE_REQUIRE_WEBGPU === '1') throw new Error(`TOPOPROBE_REQUIRE_WEBGPU=1 but webgpu is not available: ${webgpuChecked.reason}`);
+  return webgpuChecked;
 }
+
+/**
+ * The backends that run here, for tests that must hold on each: webgpu too where an adapter is present
+ * (the tests on it read tensors asynchronously). Where it is not, the reason is printed once.
+ */
+export async function testBackends(): Promise<Array<'cpu' | 'wasm' | 'blas' | 'webgpu'>> {
+  const gpu = await webgpuAvailable();
+  if (!gpu.ok && !reported) {
+    reported = true;
+    process.stderr.write(`  (webgpu tests not run here: ${gpu.reason})\n`);
+  }
+  return ['cpu', 'wasm', ...(nativeAvailable() ? (['blas'] as const) : []), ...(gpu.ok ? (['webgpu'] as const) : [])];
+}
+let reported = false;
 
 /** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
 export async function cli(args: string[], env: Record<string, string | undefined> = {}, backend = 'cpu'): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -90,8 +90,10 @@ function randomRows(seed: number, n: number): number[][] {
   return Array.from({ length: n }, () => Array.from(random(rng, H, 1)));
 }
 
+const backends = await testBackends();
+
 describe('masked-LM head', () => {
-  for (const backend of testBackends()) {
+  for (const backend of backends) {
     it(`logits equal dense -> GELU(erf) -> LayerNorm -> x E^T + b computed in Float64 (${backend})`, async () => {
       await initBackend(backend);
       const model = makeModel(1);
@@ -101,8 +103,8 @@ describe('masked-LM head', () => {
       const x = tf.tensor2d(rows);
       const logits = head.logits(x);
       expect(logits.shape).to.deep.equal([6, V]);
-      const ref = reference(rows, w, arr(model.params.get('embeddings.word_embeddings.weight')!));
-      const got = arr(logits);
+      const ref = reference(rows, w, Array.from(await model.params.get('embeddings.word_embeddings.weight')!.data()));
+      const got = Array.from(await logits.data());
       const want = ref.logits.flat();
       let worst = 0;
       for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
@@ -212,7 +214,7 @@ describe('masked-LM head', () => {
       model.dispose();
     });
 
-    it('changing one embedding row changes exactly that column of the logits', () => {
+    it('changing one embedding row changes exactly that column of the logits', async () => {
       const model = makeModel(12);
       const head = MlmHead.create(model, headWeights(13));
       const x = tf.tensor2d(randomRows(14, 3));
@@ -234,15 +236,15 @@ describe('masked-LM head', () => {
       model.dispose();
     });
 
-    it('a fresh head is initialised as Hugging Face does, seeded; wrong shapes are rejected', () => {
+    it('a fresh head is initialised as Hugging Face does, seeded; wrong shapes are rejected', async () => {
       const model = BertModel.init(config, { seed: 0 });
-      const fresh = (seed: number) => {
+      const fresh = async (seed: number) => {
         const head = MlmHead.create(model, new Map(), seed);
-        const w = head.weights();
+        const w = (await head.weights());
         head.dispose();
         return w;
       };
-      const [a, b, c] = [fresh(3), fresh(3), fresh(4)];
+      const [a, b, c] = [await fresh(3), await fresh(3), await fresh(4)];
       expect([...a.keys()]).to.deep.equal([...mlmHeadShapes(config).keys()]);
       expect(a).to.deep.equal(b);
       expect(Array.from(a.get('cls.predictions.transform.dense.weight')!.data)).to.not.deep.equal(Array.from(c.get('cls.predictions.transform.dense.weight')!.data));
@@ -270,10 +272,10 @@ describe('masked-LM head', () => {
     });
     afterEach(() => rmSync(scratch, { recursive: true, force: true }));
 
-    it('saves as BertForMaskedLM (bert.-prefixed encoder, cls.predictions.*, no decoder copy) and loads back exactly', () => {
+    it('saves as BertForMaskedLM (bert.-prefixed encoder, cls.predictions.*, no decoder copy) and loads back exactly', async () => {
       const model = makeModel(20);
       const head = MlmHead.create(model, headWeights(21));
-      saveCheckpoint(scratch, model.config, model.weights(), { mlmHead: head.weights() });
+      saveCheckpoint(scratch, model.config, (await model.weights()), { mlmHead: (await head.weights()) });
       const json = JSON.parse(readFileSync(join(scratch, 'config.json'), 'utf8')) as { architectures: string[]; vocab_size: number };
       expect(json.architectures).to.deep.equal(['BertForMaskedLM']);
       expect(json.vocab_size).to.equal(V);
@@ -286,8 +288,8 @@ describe('masked-LM head', () => {
       expect(names).to.include('bert.embeddings.word_embeddings.weight');
 
       const withHead = loadCheckpoint(scratch, { mlmHead: true });
-      expect(withHead.weights).to.deep.equal(model.weights());
-      expect(withHead.mlmHead).to.deep.equal(head.weights());
+      expect(withHead.weights).to.deep.equal((await model.weights()));
+      expect(withHead.mlmHead).to.deep.equal((await head.weights()));
       expect(withHead.ignored).to.deep.equal([]);
       const rebuilt = BertModel.fromWeights(withHead.config, withHead.weights);
       const head2 = MlmHead.create(rebuilt, withHead.mlmHead);
@@ -296,7 +298,7 @@ describe('masked-LM head', () => {
 
       // Without mlmHead the encoder still loads; cls.* is dropped.
       const plain = loadCheckpoint(scratch);
-      expect(plain.weights).to.deep.equal(model.weights());
+      expect(plain.weights).to.deep.equal((await model.weights()));
       expect(plain.mlmHead.size).to.equal(0);
       expect([...plain.ignored].sort()).to.deep.equal([...headNames].sort());
       x.dispose();
@@ -306,12 +308,12 @@ describe('masked-LM head', () => {
       model.dispose();
     });
 
-    it('reads legacy gamma/beta head names, ignoring the NSP head and a stored decoder copy', () => {
+    it('reads legacy gamma/beta head names, ignoring the NSP head and a stored decoder copy', async () => {
       const model = makeModel(30);
       const head = MlmHead.create(model, headWeights(31));
-      const weights = head.weights();
+      const weights = (await head.weights());
       const tensors = [
-        ...[...model.weights()].map(([name, t]) => ({ name: `bert.${name}`.replace(/LayerNorm\.weight$/, 'LayerNorm.gamma').replace(/LayerNorm\.bias$/, 'LayerNorm.beta'), ...t })),
+        ...[...(await model.weights())].map(([name, t]) => ({ name: `bert.${name}`.replace(/LayerNorm\.weight$/, 'LayerNorm.gamma').replace(/LayerNorm\.bias$/, 'LayerNorm.beta'), ...t })),
         ...[...weights].map(([name, t]) => ({ name: name.replace(/LayerNorm\.weight$/, 'LayerNorm.gamma').replace(/LayerNorm\.bias$/, 'LayerNorm.beta'), ...t })),
         { name: 'cls.predictions.decoder.weight', shape: [V, H], data: new Float32Array(V * H) },
         { name: 'cls.seq_relationship.weight', shape: [2, H], data: new Float32Array(2 * H) },
@@ -319,29 +321,31 @@ describe('masked-LM head', () => {
       ];
       expect(tensors.map((t) => t.name)).to.include('cls.predictions.transform.LayerNorm.gamma');
       writeSafetensors(join(scratch, 'model.safetensors'), tensors, { metadata: { format: 'pt' } });
-      saveCheckpoint(join(scratch, 'cfg'), model.config, model.weights()); // just for its config.json
+      saveCheckpoint(join(scratch, 'cfg'), model.config, (await model.weights())); // just for its config.json
       const cfg = readFileSync(join(scratch, 'cfg', 'config.json'), 'utf8');
       rmSync(join(scratch, 'cfg'), { recursive: true });
       writeFileSync(join(scratch, 'config.json'), cfg);
 
       const loaded = loadCheckpoint(scratch, { mlmHead: true });
       expect(loaded.mlmHead).to.deep.equal(weights);
-      expect(loaded.weights).to.deep.equal(model.weights());
+      expect(loaded.weights).to.deep.equal((await model.weights()));
       expect([...loaded.ignored].sort()).to.deep.equal(['cls.predictions.decoder.weight', 'cls.seq_relationship.bias', 'cls.seq_relationship.weight']);
       head.dispose();
       model.dispose();
     });
 
-    it('refuses an incomplete head, and a classifier together with a masked-LM head', () => {
+    it('refuses an incomplete head, and a classifier together with a masked-LM head', async () => {
       const model = makeModel(40);
       const head = headWeights(41);
       head.delete('cls.predictions.bias');
-      expectError(() => saveCheckpoint(scratch, model.config, model.weights(), { mlmHead: head }), 'cannot save the masked-LM head', 'missing', 'cls.predictions.bias');
+      const encoder = await model.weights();
+      expectError(() => saveCheckpoint(scratch, model.config, encoder, { mlmHead: head }), 'cannot save the masked-LM head', 'missing', 'cls.predictions.bias');
       const extra = headWeights(41);
       extra.set('cls.predictions.decoder.weight', { shape: [V, H], data: new Float32Array(V * H) });
-      expectError(() => saveCheckpoint(scratch, model.config, model.weights(), { mlmHead: extra }), 'unexpected', 'cls.predictions.decoder.weight');
+      expectError(() => saveCheckpoint(scratch, model.config, encoder, { mlmHead: extra }), 'unexpected', 'cls.predictions.decoder.weight');
       const withClassifier = BertModel.init({ ...config, num_labels: 2 }, { head: true, seed: 1 });
-      expectError(() => saveCheckpoint(scratch, withClassifier.config, withClassifier.weights(), { mlmHead: headWeights(41) }), 'cannot save both a classifier and a masked-LM head');
+      const classifierWeights = await withClassifier.weights();
+      expectError(() => saveCheckpoint(scratch, withClassifier.config, classifierWeights, { mlmHead: headWeights(41) }), 'cannot save both a classifier and a masked-LM head');
       withClassifier.dispose();
       model.dispose();
     });

@@ -28,17 +28,17 @@ describe('probes', () => {
     h.dispose();
   });
 
-  it('initialises B uniformly in (-0.05, 0.05) with rank hidden / 2 by default, and saves and loads it', () => {
+  it('initialises B uniformly in (-0.05, 0.05) with rank hidden / 2 by default, and saves and loads it', async () => {
     const probe = new DepthProbe({ hidden: 40, seed: 3 });
     expect(probe.rank).to.equal(20);
-    const w = probe.weights();
+    const w = await probe.weights();
     expect(Math.max(...w.map(Math.abs))).to.be.below(0.05);
     expect(Math.max(...w.map(Math.abs))).to.be.above(0.04);
     const dir = mkdtempSync(join(tmpdir(), 'topoprobe-probe-'));
     try {
-      probe.save(join(dir, 'p.safetensors'), { submodule: '3' });
+      await probe.save(join(dir, 'p.safetensors'), { submodule: '3' });
       const { probe: again, metadata } = DepthProbe.load(join(dir, 'p.safetensors'));
-      expect(Array.from(again.weights())).to.deep.equal(Array.from(w));
+      expect(Array.from(await again.weights())).to.deep.equal(Array.from(w));
       expect(metadata).to.include({ submodule: '3', probe: 'depth', rank: '20' });
       again.dispose();
     } finally {
@@ -77,35 +77,35 @@ describe('probes', () => {
     return out;
   }
 
-  it('recovers depths linearly encoded in hidden states (held-out MSE near 0, Spearman near 1), and not from noise', () => {
+  it('recovers depths linearly encoded in hidden states (held-out MSE near 0, Spearman near 1), and not from noise', async () => {
     const hidden = 16;
-    const run = (informative: boolean) => {
+    const run = async (informative: boolean) => {
       const train = synthetic(1, 300, hidden, informative);
       const test = synthetic(2, 60, hidden, informative).map((e, i) => ({ ...e, states: informative ? e.states : synthetic(3 + i, 1, hidden, false)[0]!.states.slice(0, e.n * hidden) }));
       // The same A for train and test: regenerate the test set from the train seed's A.
       const sameA = informative ? synthetic(1, 360, hidden, true).slice(300) : test;
-      const { probe } = trainProbe('sp', train, sameA.slice(0, 30), { hidden, lr: 0.02, epochs: 30, batchSize: 16, seed: 5 });
+      const { probe } = await trainProbe('sp', train, sameA.slice(0, 30), { hidden, lr: 0.02, epochs: 30, batchSize: 16, seed: 5 });
       const heldOut = sameA.slice(30);
-      const { mse } = heldOutMse(probe, heldOut, 'sp');
-      const preds = predictDepths(probe, heldOut);
+      const { mse } = await heldOutMse(probe, heldOut, 'sp');
+      const preds = await predictDepths(probe, heldOut);
       const rho = heldOut.map((e, i) => spearman(preds[i]!, e.gold!)).filter(Number.isFinite);
       probe.dispose();
       return { mse, rho: rho.reduce((a, b) => a + b, 0) / rho.length };
     };
-    const signal = run(true);
+    const signal = await run(true);
     expect(signal.mse).to.be.below(0.1);
     expect(signal.rho).to.be.above(0.95);
-    const noise = run(false);
+    const noise = await run(false);
     expect(noise.mse).to.be.above(1);
     expect(noise.rho).to.be.below(0.3);
   });
 
-  it('self-supervised training lowers the tree-label loss and keeps the best dev epoch', () => {
+  it('self-supervised training lowers the tree-label loss and keeps the best dev epoch', async () => {
     const train = synthetic(4, 100, 12, true);
     const dev = synthetic(4, 130, 12, true).slice(100);
-    const result = trainProbe('ssp', train, dev, { hidden: 12, lr: 0.01, epochs: 6, batchSize: 16, seed: 2 });
+    const result = await trainProbe('ssp', train, dev, { hidden: 12, lr: 0.01, epochs: 6, batchSize: 16, seed: 2 });
     expect(result.trainLoss[result.trainLoss.length - 1]).to.be.below(result.trainLoss[0]!);
-    expect(heldOutMse(result.probe, dev, 'ssp').mse).to.be.closeTo(result.devMse, 1e-6);
+    expect((await heldOutMse(result.probe, dev, 'ssp')).mse).to.be.closeTo(result.devMse, 1e-6);
     result.probe.dispose();
   });
 });

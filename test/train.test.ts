@@ -7,7 +7,10 @@ import pino from 'pino';
 import { initBackend } from '../src/backend/index.js';
 import { runTrain } from '../src/train/trainer.js';
 import { trainConfigSchema, type TrainConfig } from '../src/train/config.js';
-import { guideLoss, guidanceTerm, batchPositions, guideProbePath, fixedTargets, type Guide } from '../src/train/guidance.js';
+import { guideLoss, guidanceTerm, batchPositions, guideProbePath, fixedTargets, currentTargets, type Guide } from '../src/train/guidance.js';
+import { BertModel } from '../src/model/bert.js';
+import { parseBertConfig } from '../src/model/config.js';
+import { parameterGrads } from '../src/train/step.js';
 import { readGuideTargets, writeGuideTargets } from '../src/util/run-folder.js';
 import { collapseVerdict } from '../src/train/monitor.js';
 import { isTreeConsistent } from '../src/probe/labels.js';
@@ -54,6 +57,38 @@ describe('probe guidance (unit)', () => {
     h.dispose();
   });
 
+  it('targets: current labels read before the tape (the webgpu path) give the loss and gradients computed inside it, exactly', async () => {
+    const config = parseBertConfig({ vocab_size: 40, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, num_labels: 2, hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.2 });
+    const model = BertModel.init(config, { head: true, seed: 4 });
+    const probe = new DepthProbe({ hidden: 16, seed: 5 });
+    const guide: Guide = { probe, config: { layer: 2, weight: 1, labels: 'ssp', probe: 'fresh', trainable: false, examples: 'all', targets: 'current', schedule: 'constant' } };
+    const inputs = { inputIds: tf.tensor2d([[2, 5, 9, 13, 3, 0], [2, 7, 8, 3, 0, 0]], undefined, 'int32'), attentionMask: tf.tensor2d([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0]], undefined, 'int32') };
+    const positions = batchPositions([5, 4], 6, 'clean');
+    const start = model.rng.getState();
+    const lossWith = (current?: Array<Float32Array | null>) =>
+      parameterGrads(model.params, () => {
+        const out = model.forward(inputs, { training: true, hiddenStates: [2] });
+        return guideLoss(guide, out.hiddenStates.get(2)!, positions, [1, 0], undefined, current?.[0])!;
+      });
+    const inside = lossWith();
+    model.rng.setState(start);
+    // The pre-pass stops at the guided layer and draws from a copy of the dropout stream.
+    const pre = model.forward(inputs, { training: true, hiddenStates: [2], upTo: 2, rng: model.rng.clone() });
+    expect(model.rng.getState()).to.deep.equal(start);
+    expect(pre.logits).to.equal(undefined);
+    const current = await currentTargets([guide], pre.hiddenStates, positions, [1, 0]);
+    // One flat array, sentence by sentence (3 and 2 scored positions), each a tree's labels.
+    expect(current[0]!.length).to.equal(5);
+    expect(isTreeConsistent(current[0]!.slice(0, 3))).to.equal(true);
+    expect(isTreeConsistent(current[0]!.slice(3))).to.equal(true);
+    const before = lossWith(current);
+    expect(before.value.dataSync()[0]).to.equal(inside.value.dataSync()[0]);
+    for (const [name, g] of Object.entries(inside.grads)) expect(Array.from(before.grads[name]!.dataSync()), name).to.deep.equal(Array.from(g.dataSync()));
+    tf.dispose([inside.value, before.value, ...Object.values(inside.grads), ...Object.values(before.grads), ...pre.hiddenStates.values(), pre.lastHiddenState, inputs.inputIds, inputs.attentionMask]);
+    probe.dispose();
+    model.dispose();
+  });
+
   it('fixed targets (targets: pretrained): the MSE against the stored labels of the batch\'s examples, whatever the current predictions', () => {
     const probe = new DepthProbe({ hidden: 2, rank: 1, weights: Float32Array.from([1, 0]) });
     const h = tf.tensor3d([[[1, 0], [2, 0], [0.5, 0]], [[3, 0], [1, 0], [2, 0]]]);
@@ -92,13 +127,13 @@ describe('probe guidance (unit)', () => {
     const guide: Guide = { probe, config: { layer: 0, weight: 4, labels: 'ssp', probe: 'fresh', trainable: true, examples: 'all', targets: 'current', schedule: 'halving' } };
     const at = (epoch: number) => guidanceTerm([guide], new Map([[0, h]]), [[0, 1, 2]], [1], { step: 3, totalSteps: 10, epoch });
     const first = at(1);
-    const term = first.values.layer_0!;
+    const term = first.values.layer_0!.dataSync()[0]!;
     expect(term).to.be.above(0);
     expect(first.total!.dataSync()[0]).to.be.closeTo(4 * term, 1e-5);
     expect(at(2).total!.dataSync()[0]).to.be.closeTo(2 * term, 1e-5);
     const late = at(5);
     expect(late.total).to.equal(null);
-    expect(late.values.layer_0).to.be.closeTo(term, 1e-6); // still logged, unweighted
+    expect(late.values.layer_0!.dataSync()[0]).to.be.closeTo(term, 1e-6); // still logged, unweighted
     probe.dispose();
     h.dispose();
   });
@@ -162,7 +197,7 @@ describe('topoprobe train', function () {
     await runTrain(base({ name: 'frozen', guidance: [{ ...guide, weight: 10, trainable: false }] }), { log: silent });
     const fresh = new DepthProbe({ hidden: 64, seed: 3 + 1000 });
     const { probe } = DepthProbe.load(join(scratch, 'frozen', 'checkpoints', 'last', 'probe-0.safetensors'));
-    expect(Array.from(probe.weights())).to.deep.equal(Array.from(fresh.weights()));
+    expect(Array.from(await probe.weights())).to.deep.equal(Array.from(await fresh.weights()));
     probe.dispose();
     fresh.dispose();
 

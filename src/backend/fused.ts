@@ -1,12 +1,14 @@
 /**
  * Fused operations with native kernels where the backend has them (the `blas` backend registers
  * TopoprobeGelu, TopoprobeLayerNorm, TopoprobeDropout and their gradients, TopoprobeAdamW and
- * TopoprobeSquaredNorm, and an AdamW that writes in place), and the same mathematics as ordinary tfjs
- * ops everywhere else. One native pass replaces 5-20 elementwise kernels (and their gradients), which is
+ * TopoprobeSquaredNorm, and an AdamW that writes in place; webgpu registers TopoprobeGelu and its gradient,
+ * a dropout mask and a three-pass AdamW in WGSL, src/backend/webgpu.ts), and the same mathematics as
+ * ordinary tfjs ops everywhere else. One native pass replaces 5-20 elementwise kernels (and their gradients), which is
  * most of a BERT step's non-matmul time. The model and the optimizer call these functions and never a
  * backend directly.
  */
 import * as tf from '@tensorflow/tfjs';
+import { WEBGPU_KERNELS } from './webgpu.js';
 
 export const FUSED_KERNELS = {
   gelu: 'TopoprobeGelu',
@@ -105,6 +107,10 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
     });
     return f(x);
   }
+  if (native(WEBGPU_KERNELS.dropoutMask) && x.dtype === 'float32') {
+    // The mask is drawn on the GPU; multiplying by it gives the gradient dy * mask.
+    return tf.tidy(() => tf.mul(x, run(WEBGPU_KERNELS.dropoutMask, {}, { shape: [...x.shape], rate, seed })[0]!));
+  }
   return tf.dropout(x, rate, undefined, seed);
 }
 
@@ -136,6 +142,14 @@ export function registerInPlaceAdamW(backendName: string, f: InPlaceAdamW): void
  */
 export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, attrs: AdamWAttrs): void {
   if (inPlaceAdamW.get(tf.getBackend())?.(p, m, v, g, attrs)) return;
+  if (native(WEBGPU_KERNELS.adamwPart)) {
+    const [mNew, vNew, pNew] = [0, 1, 2].map((part) => run(WEBGPU_KERNELS.adamwPart, { p, m, v, g }, { ...attrs, part })[0]!);
+    p.assign(pNew!);
+    m.assign(mNew!);
+    v.assign(vNew!);
+    tf.dispose([pNew!, mNew!, vNew!]);
+    return;
+  }
   if (native(FUSED_KERNELS.adamw)) {
     const [pNew, mNew, vNew] = run(FUSED_KERNELS.adamw, { p, m, v, g }, { ...attrs });
     p.assign(pNew!);
@@ -154,6 +168,21 @@ export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: t
     m.assign(mNew);
     v.assign(vNew);
     p.assign(tf.sub(decayed, tf.mul(update, lr)));
+  });
+}
+
+/**
+ * tf.addN in groups the backend can take at once: webgpu's AddN binds every input as a storage buffer,
+ * and a device allows only so many per shader (8 on some). Elsewhere one tf.addN.
+ */
+export function addN(xs: tf.Tensor[]): tf.Tensor {
+  const limits = (tf.backend() as { device?: { limits?: { maxStorageBuffersPerShaderStage?: number } } }).device?.limits;
+  const max = limits?.maxStorageBuffersPerShaderStage ? limits.maxStorageBuffersPerShaderStage - 1 : Infinity;
+  if (xs.length <= max) return tf.addN(xs);
+  return tf.tidy(() => {
+    let acc = tf.addN(xs.slice(0, max));
+    for (let i = max; i < xs.length; i += max - 1) acc = tf.addN([acc, ...xs.slice(i, i + max - 1)]);
+    return acc;
   });
 }
 

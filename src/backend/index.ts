@@ -1,8 +1,9 @@
 /**
  * Tensor backend selection.
  *
- * `auto` tries, in order: `node-gpu` (@tensorflow/tfjs-node-gpu, libtensorflow with CUDA), `node`
- * (@tensorflow/tfjs-node, libtensorflow on CPU), `blas` (the cpu backend with native OpenBLAS and C
+ * `auto` tries, in order: `node-gpu` (@tensorflow/tfjs-node-gpu, libtensorflow with CUDA), `webgpu`
+ * (@tensorflow/tfjs-backend-webgpu on Dawn: Vulkan, Metal or D3D12; a hardware adapter only, see
+ * src/backend/webgpu.ts), `node` (@tensorflow/tfjs-node, libtensorflow on CPU), `blas` (the cpu backend with native OpenBLAS and C
  * kernels, src/backend/blas.ts), `wasm` (@tensorflow/tfjs-backend-wasm, XNNPACK, one thread in Node),
  * `cpu` (plain JavaScript). The first that loads wins; why the others did not is logged. The choice can
  * be forced with the `--backend` flag or `TOPOPROBE_BACKEND`.
@@ -12,10 +13,14 @@ import { getLogger } from '../util/log.js';
 import { TopoprobeError } from '../util/errors.js';
 import { registerSegmentSumKernel } from './segment-sum.js';
 import { registerBlasBackend, defaultThreads, parseThreads, MAX_THREADS } from './blas.js';
+import { adapterText, installWebGPU, registerWebGPUKernels, type AdapterInfo } from './webgpu.js';
 
 export { parseThreads, MAX_THREADS };
 
-export const BACKEND_NAMES = ['auto', 'node-gpu', 'node', 'blas', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'node-gpu', 'webgpu', 'node', 'blas', 'wasm', 'cpu'] as const;
+
+/** The order `auto` tries. */
+export const AUTO_ORDER: readonly ConcreteBackend[] = ['node-gpu', 'webgpu', 'node', 'blas', 'wasm', 'cpu'];
 export type BackendChoice = (typeof BACKEND_NAMES)[number];
 export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
 
@@ -28,6 +33,8 @@ export interface BackendInfo {
   skipped: Array<{ name: ConcreteBackend; reason: string }>;
   /** Threads for native matrix products (blas only). */
   threads?: number;
+  /** The GPU adapter (webgpu only). */
+  adapter?: AdapterInfo;
 }
 
 let current: BackendInfo | undefined;
@@ -37,29 +44,38 @@ async function importOptional(spec: string): Promise<void> {
   await import(spec);
 }
 
-async function tryBackend(name: ConcreteBackend, threads?: number): Promise<string> {
+async function tryBackend(name: ConcreteBackend, threads: number | undefined, auto: boolean): Promise<{ tfBackend: string; adapter?: AdapterInfo }> {
   switch (name) {
+    case 'webgpu': {
+      const adapter = await installWebGPU();
+      if (auto && adapter.software) throw new Error(`only a software adapter, ${adapterText(adapter)} (slower than blas; --backend webgpu uses it)`);
+      // A literal import, so a bundle (scripts/device) carries it with the one tfjs-core it shares.
+      await import('@tensorflow/tfjs-backend-webgpu');
+      registerWebGPUKernels();
+      if (!(await tf.setBackend('webgpu'))) throw new Error(`the webgpu backend did not initialise on ${adapterText(adapter)}`);
+      return { tfBackend: 'webgpu', adapter };
+    }
     case 'blas':
       registerBlasBackend(threads);
       if (!(await tf.setBackend('blas'))) throw new Error('the blas backend did not initialise');
-      return 'blas';
+      return { tfBackend: 'blas' };
     case 'node-gpu':
       await importOptional('@tensorflow/tfjs-node-gpu');
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node-gpu loaded but the tensorflow backend did not initialise');
-      return 'tensorflow';
+      return { tfBackend: 'tensorflow' };
     case 'node':
       await importOptional('@tensorflow/tfjs-node');
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node loaded but the tensorflow backend did not initialise');
-      return 'tensorflow';
+      return { tfBackend: 'tensorflow' };
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
       registerSegmentSumKernel('wasm');
       if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
-      return 'wasm';
+      return { tfBackend: 'wasm' };
     case 'cpu':
       registerSegmentSumKernel('cpu');
       if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise');
-      return 'cpu';
+      return { tfBackend: 'cpu' };
   }
 }
 
@@ -93,16 +109,16 @@ export async function initBackend(choice?: BackendChoice, opts: { reselect?: boo
   // tfjs's own console warnings (e.g. its advert for tfjs-node on the cpu backend) would mix with the
   // CLI's output; the choice and the reasons are logged here instead.
   tf.enableProdMode();
-  const order: ConcreteBackend[] = resolved === 'auto' ? ['node-gpu', 'node', 'blas', 'wasm', 'cpu'] : [resolved];
+  const order: readonly ConcreteBackend[] = resolved === 'auto' ? AUTO_ORDER : [resolved];
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
     try {
-      const tfBackend = await tryBackend(name, threads);
+      const { tfBackend, adapter } = await tryBackend(name, threads, resolved === 'auto');
       await tf.ready();
-      current = { name, tfBackend, skipped, ...(name === 'blas' ? { threads } : {}) };
+      current = { name, tfBackend, skipped, ...(name === 'blas' ? { threads } : {}), ...(adapter ? { adapter } : {}) };
       log.info(
-        { backend: name, skipped, threads: current.threads },
-        `tensor backend: ${name}${name === 'blas' ? ` (${threads} threads)` : ''}` +
+        { backend: name, skipped, threads: current.threads, adapter },
+        `tensor backend: ${name}${name === 'blas' ? ` (${threads} threads)` : ''}${adapter ? ` on ${adapterText(adapter)}` : ''}` +
           (skipped.length ? ` (skipped ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''),
       );
       return current;

@@ -56,7 +56,7 @@ export const hiddenStatesCommand: CommandModule<object, Args> = {
         ...texts.map((t, i) => tokenizer.encode(t, pairs[i], { maxLength, truncation: args.truncate })),
         ...idLists.map((ids) => ({ ids })),
       ];
-      const inputs = hiddenStates(model, seqs, tokenizer.padId);
+      const inputs = await hiddenStates(model, seqs, tokenizer.padId);
       writeJsonAtomic(args.out, {
         model: args.model,
         num_hidden_layers: model.config.num_hidden_layers,

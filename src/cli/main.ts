@@ -80,7 +80,7 @@ function parser(argv: string[]): Argv<GlobalArgs> {
     .option('backend', {
       type: 'string',
       choices: BACKEND_NAMES as unknown as string[],
-      describe: 'Tensor backend (default: $TOPOPROBE_BACKEND, else auto: node-gpu, node, blas, wasm, cpu)',
+      describe: 'Tensor backend (default: $TOPOPROBE_BACKEND, else auto: node-gpu, webgpu on a hardware GPU, node, blas, wasm, cpu)',
     })
     .option('threads', {
       type: 'string',

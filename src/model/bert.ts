@@ -16,6 +16,7 @@ import { type BertConfig, bertParameterShapes, HEAD_PARAMETERS } from './config.
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { gelu, layerNorm, dropout, linear } from '../backend/fused.js';
+import { readCopy } from '../backend/read.js';
 
 import type { WeightMap } from './config.js';
 
@@ -42,12 +43,17 @@ export interface ForwardOptions {
   pool?: boolean;
   /** Source of dropout seeds; defaults to the model's own generator. */
   rng?: Rng;
+  /**
+   * Stop after this submodule (no later layers, no pooler or head): the states a probe reads at a low
+   * layer, without the cost of the rest.
+   */
+  upTo?: number;
 }
 
 export interface BertOutput {
   /** The requested hidden states, [batch, seq, hidden] each, keyed by submodule index. */
   hiddenStates: Map<number, tf.Tensor3D>;
-  /** The last layer's output [batch, seq, hidden]. */
+  /** The last layer's output [batch, seq, hidden] (with `upTo`, submodule upTo's). */
   lastHiddenState: tf.Tensor3D;
   /** tanh(pooler.dense(h[:, 0])) [batch, hidden]; absent with pool: false. */
   pooled?: tf.Tensor2D;
@@ -193,7 +199,9 @@ export class BertModel {
     const opts = { training: options.training ?? false, rng: options.rng ?? this.rng };
     const want = options.hiddenStates ?? 'all';
     const n = this.numLayers;
-    const keep = (i: number) => want === 'all' || (want !== 'none' && want.includes(i));
+    const last = options.upTo ?? n;
+    if (!Number.isInteger(last) || last < 0 || last > n) throw new TopoprobeError(`upTo: submodule ${last} does not exist (valid: 0..${n})`);
+    const keep = (i: number) => i <= last && (want === 'all' || (want !== 'none' && want.includes(i)));
     if (Array.isArray(want)) {
       for (const i of want) {
         if (!Number.isInteger(i) || i < 0 || i > n) throw new TopoprobeError(`submodule ${i} does not exist (valid: 0..${n})`);
@@ -209,7 +217,7 @@ export class BertModel {
     const hiddenStates = new Map<number, tf.Tensor3D>();
     let h = this.embeddings(inputs, opts);
     if (keep(0)) hiddenStates.set(0, h);
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < last; i++) {
       const next = this.layer(h, maskBias, i, opts);
       if (!keep(i)) h.dispose();
       h = next;
@@ -217,7 +225,7 @@ export class BertModel {
     }
     maskBias.dispose();
     const out: BertOutput = { hiddenStates, lastHiddenState: h };
-    if (options.pool ?? true) {
+    if ((options.pool ?? true) && last === n) {
       const pooled = tf.tidy(() => {
         const first = h.slice([0, 0, 0], [batch, 1, this.config.hidden_size]).reshape([batch, this.config.hidden_size]);
         return this.linear(first, 'pooler.dense', 'tanh') as tf.Tensor2D;
@@ -234,9 +242,9 @@ export class BertModel {
   }
 
   /** Plain copies of every parameter, for saving (copies: the optimiser may update parameters in place). */
-  weights(): WeightMap {
+  async weights(): Promise<WeightMap> {
     const out: WeightMap = new Map();
-    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
+    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: await readCopy(v) });
     return out;
   }
 

@@ -31,13 +31,14 @@ export function checkIds(seqs: readonly EncodedSequence[], model: BertModel): vo
 }
 
 /** Runs all sequences as one right-padded batch (evaluation mode) and returns real-token states. */
-export function hiddenStates(model: BertModel, seqs: readonly EncodedSequence[], padId = model.config.pad_token_id): SequenceHiddenStates[] {
+export async function hiddenStates(model: BertModel, seqs: readonly EncodedSequence[], padId = model.config.pad_token_id): Promise<SequenceHiddenStates[]> {
   checkIds(seqs, model);
   const batch = padBatch(seqs, padId);
   const out = model.forward(batch, { hiddenStates: 'all' });
   try {
-    const layers = [...out.hiddenStates.keys()].sort((a, b) => a - b).map((i) => out.hiddenStates.get(i)!.arraySync());
-    const pooled = out.pooled!.arraySync();
+    const layers: number[][][][] = [];
+    for (const i of [...out.hiddenStates.keys()].sort((a, b) => a - b)) layers.push((await out.hiddenStates.get(i)!.array()) as number[][][]);
+    const pooled = (await out.pooled!.array()) as number[][];
     return seqs.map((s, b) => ({
       ids: [...s.ids],
       hidden_states: layers.map((layer) => layer[b]!.slice(0, batch.lengths[b])),

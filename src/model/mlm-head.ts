@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BertModel } from './bert.js';
 import type { BertConfig, WeightMap } from './config.js';
 import { gelu, layerNorm, linear } from '../backend/fused.js';
+import { readCopy } from '../backend/read.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 
@@ -82,9 +83,9 @@ export class MlmHead {
   }
 
   /** Plain copies of the head's parameters, for saving. */
-  weights(): WeightMap {
+  async weights(): Promise<WeightMap> {
     const out: WeightMap = new Map();
-    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
+    for (const [name, v] of this.params) out.set(name, { shape: [...v.shape], data: await readCopy(v) });
     return out;
   }
 

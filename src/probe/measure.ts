@@ -162,7 +162,7 @@ function finishDataset(ds: Dataset, mode: MeasureConfig['mode']): void {
 }
 
 /** One encoder pass over every sentence of `ds`, caching each selected submodule's scored states. */
-function encodeDataset(ds: Dataset, model: BertModel, padId: number, submodules: number[], cache: StateCache, config: MeasureConfig, tick: () => void): number {
+async function encodeDataset(ds: Dataset, model: BertModel, padId: number, submodules: number[], cache: StateCache, config: MeasureConfig, tick: () => void): Promise<number> {
   let passes = 0;
   const hidden = model.config.hidden_size;
   for (const split of SPLITS) {
@@ -173,7 +173,7 @@ function encodeDataset(ds: Dataset, model: BertModel, padId: number, submodules:
       const out = model.forward(batch, { hiddenStates: submodules, pool: false });
       const width = batch.inputIds.shape[1];
       for (const sub of submodules) {
-        const h = out.hiddenStates.get(sub)!.dataSync() as Float32Array;
+        const h = (await out.hiddenStates.get(sub)!.data()) as Float32Array;
         batchItems.forEach((it, b) => cache.append(`${ds.name}-${split}-${sub}`, rowsAt(h, hidden, width, b, it.positions)));
       }
       tf.dispose([...out.hiddenStates.values(), out.lastHiddenState]);
@@ -279,7 +279,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     let encoded = 0;
     let passes = 0;
     for (const ds of datasets) {
-      passes += encodeDataset(ds, model, tokenizer.padId, submodules, cache, config, () => {
+      passes += await encodeDataset(ds, model, tokenizer.padId, submodules, cache, config, () => {
         encoded = Math.min(totalSentences, encoded + config.encode_batch_size);
         hooks.onProgress?.('encode', encoded, totalSentences);
       });
@@ -305,22 +305,22 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
         const ds = metric === 'x_sp' ? ewt! : pool!;
         const [train, dev, test] = SPLITS.map((s) => examplesFrom(cache, `${ds.name}-${s}-${sub}`, ds.splits[s], hidden)) as [ProbeExample[], ProbeExample[], ProbeExample[]];
         const target = measureTarget(metric, config.labels);
-        const trained = trainProbe(target, train, dev, {
+        const trained = await trainProbe(target, train, dev, {
           hidden, rank: config.probe.rank, initRange: config.probe.init_range, lr: config.optimizer.lr,
           epochs: config.epochs, batchSize: config.batch_size, seed: config.seed + sub,
           onEpoch: ({ epoch, trainLoss, devMse }) => log.debug({ submodule: sub, metric, epoch, trainLoss, devMse }, `submodule ${sub} ${metric} epoch ${epoch}: train ${trainLoss.toFixed(4)} dev ${devMse.toFixed(4)}`),
         });
-        const scored = heldOutMse(trained.probe, test, target);
+        const scored = await heldOutMse(trained.probe, test, target);
         row[metric] = finite(scored.mse);
         if (metric === 'x_sp') {
           row.sp_test_tokens = scored.tokens;
-          const wl = wordLevel(predictDepths(trained.probe, test), ds.splits.test);
+          const wl = wordLevel(await predictDepths(trained.probe, test), ds.splits.test);
           row.spearman = finite(wl.spearman);
           row.root_acc = finite(wl.rootAcc);
         } else {
           row.ssp_test_tokens = scored.tokens;
         }
-        trained.probe.save(measuredProbePath(runDir, sub, metric), {
+        await trained.probe.save(measuredProbePath(runDir, sub, metric), {
           submodule: String(sub), metric, mode: config.mode, model: config.model, best_epoch: String(trained.bestEpoch), test_mse: String(scored.mse),
         });
         trained.probe.dispose();

@@ -11,6 +11,7 @@
  * `B`, so fine-tuning can start from a measured probe.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readCopy } from '../backend/read.js';
 import { Rng } from '../util/random.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { TopoprobeError } from '../util/errors.js';
@@ -55,13 +56,13 @@ abstract class LinearProbe {
   }
 
   /** Copies of the weights [rank, hidden]. */
-  weights(): Float32Array {
-    return (this.B.dataSync() as Float32Array).slice();
+  weights(): Promise<Float32Array> {
+    return readCopy(this.B);
   }
 
   /** Saves B as `model.safetensors`-style file with metadata (strings). */
-  save(path: string, metadata: Record<string, string> = {}): void {
-    writeSafetensors(path, [{ name: 'B', shape: [this.rank, this.hidden], data: this.weights() }], {
+  async save(path: string, metadata: Record<string, string> = {}): Promise<void> {
+    writeSafetensors(path, [{ name: 'B', shape: [this.rank, this.hidden], data: await this.weights() }], {
       metadata: { ...metadata, probe: this.kind, rank: String(this.rank), hidden: String(this.hidden) },
     });
   }

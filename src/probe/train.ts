@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { DepthProbe } from './probe.js';
-import { probeMse, targetLabels, type Target } from './objective.js';
+import { groupLabels, labelMse, targetLabels, type Target } from './objective.js';
 import { Rng } from '../util/random.js';
 
 export type { Target };
@@ -59,13 +59,13 @@ function stack(examples: readonly ProbeExample[], hidden: number): { x: tf.Tenso
 }
 
 /** Predicted depths per example (in batches, no gradient). */
-export function predictDepths(probe: DepthProbe, examples: readonly ProbeExample[], batchSize = 256): Float32Array[] {
+export async function predictDepths(probe: DepthProbe, examples: readonly ProbeExample[], batchSize = 256): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   for (let i = 0; i < examples.length; i += batchSize) {
     const batch = examples.slice(i, i + batchSize);
     const { x, offsets } = stack(batch, probe.hidden);
     const pred = tf.tidy(() => probe.predict(x));
-    const values = pred.dataSync() as Float32Array;
+    const values = (await pred.data()) as Float32Array;
     batch.forEach((e, j) => out.push(values.slice(offsets[j], offsets[j]! + e.n)));
     tf.dispose([x, pred]);
   }
@@ -73,8 +73,8 @@ export function predictDepths(probe: DepthProbe, examples: readonly ProbeExample
 }
 
 /** Mean squared error over all scored positions of `examples` against their `target` labels. */
-export function heldOutMse(probe: DepthProbe, examples: readonly ProbeExample[], target: Target): { mse: number; tokens: number } {
-  const preds = predictDepths(probe, examples);
+export async function heldOutMse(probe: DepthProbe, examples: readonly ProbeExample[], target: Target): Promise<{ mse: number; tokens: number }> {
+  const preds = await predictDepths(probe, examples);
   let sum = 0;
   let tokens = 0;
   examples.forEach((e, i) => {
@@ -86,13 +86,26 @@ export function heldOutMse(probe: DepthProbe, examples: readonly ProbeExample[],
   return { mse: tokens > 0 ? sum / tokens : NaN, tokens };
 }
 
-/** Trains a depth probe for `target` on `train`, selecting the epoch by MSE on `dev`. */
-export function trainProbe(target: Target, train: readonly ProbeExample[], dev: readonly ProbeExample[], opts: ProbeTrainOptions): ProbeTrainResult {
+/** A batch's labels under `target`: the gold depths, or the tree labels of the probe's current predictions. */
+async function batchLabels(probe: DepthProbe, x: tf.Tensor2D, target: Target, groups: number[], gold: ReadonlyArray<ArrayLike<number> | undefined>): Promise<Float32Array> {
+  if (target === 'sp') return groupLabels(target, new Float32Array(groups.reduce((a, b) => a + b, 0)), groups, gold);
+  const pred = probe.predict(x);
+  const values = await pred.data();
+  pred.dispose();
+  return groupLabels(target, values, groups, gold);
+}
+
+/**
+ * Trains a depth probe for `target` on `train`, selecting the epoch by MSE on `dev`. A tree target's labels
+ * are read off the probe's predictions on the batch just before each step's gradient (the same values the
+ * step's own forward pass computes), so no tensor is read inside the tape.
+ */
+export async function trainProbe(target: Target, train: readonly ProbeExample[], dev: readonly ProbeExample[], opts: ProbeTrainOptions): Promise<ProbeTrainResult> {
   const probe = new DepthProbe({ hidden: opts.hidden, rank: opts.rank, initRange: opts.initRange, seed: opts.seed });
   const optimizer = tf.train.adam(opts.lr);
   const rng = new Rng(opts.seed + 17);
   const order = train.map((_, i) => i);
-  let best = { epoch: 0, mse: Infinity, weights: probe.weights() };
+  let best = { epoch: 0, mse: Infinity, weights: await probe.weights() };
   const trainLoss: number[] = [];
   try {
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
@@ -104,15 +117,16 @@ export function trainProbe(target: Target, train: readonly ProbeExample[], dev: 
         const { x } = stack(batch, opts.hidden);
         const groups = batch.map((e) => e.n);
         const gold = batch.map((e) => e.gold);
-        const loss = optimizer.minimize(() => probeMse(probe.predict(x), groups, target, gold), true, [probe.B]);
-        lossSum += loss!.dataSync()[0]!;
+        const labels = await batchLabels(probe, x, target, groups, gold);
+        const loss = optimizer.minimize(() => labelMse(probe.predict(x), labels), true, [probe.B]);
+        lossSum += (await loss!.data())[0]!;
         steps += 1;
         tf.dispose([x, loss!]);
       }
-      const devMse = dev.length > 0 ? heldOutMse(probe, dev, target).mse : lossSum / Math.max(1, steps);
+      const devMse = dev.length > 0 ? (await heldOutMse(probe, dev, target)).mse : lossSum / Math.max(1, steps);
       trainLoss.push(lossSum / Math.max(1, steps));
       opts.onEpoch?.({ epoch, trainLoss: lossSum / Math.max(1, steps), devMse });
-      if (devMse < best.mse) best = { epoch, mse: devMse, weights: probe.weights() };
+      if (devMse < best.mse) best = { epoch, mse: devMse, weights: await probe.weights() };
     }
   } finally {
     optimizer.dispose();

@@ -9,6 +9,7 @@ import { AdamW } from './optimizer.js';
 import { trainingStep } from './step.js';
 import { Rng } from '../util/random.js';
 import { currentBackend } from '../backend/index.js';
+import { adapterText } from '../backend/webgpu.js';
 import { summarize } from '../util/stats.js';
 
 export interface BenchOptions {
@@ -49,10 +50,15 @@ export interface StepProfile {
 export interface BenchResult {
   backend: string;
   threads?: number;
+  /** The GPU adapter (webgpu). */
+  adapter?: string;
   config: Omit<BenchOptions, 'onStep'>;
   parameters: number;
   ms_per_step: number;
   tokens_per_s: number;
+  /** The step's matrix products (stepMatmulFlops) in TFLOP, and that over the step's time: a lower bound on their throughput. */
+  matmul_tflop_per_step: number;
+  matmul_tflop_per_s: number;
   step_ms: number[];
   warmup_ms: number[];
   profile?: StepProfile;
@@ -92,6 +98,19 @@ export function summariseProfile(info: Awaited<ReturnType<typeof tf.profile>>, w
 }
 
 
+/**
+ * Floating-point operations (2 per multiply-add) of one training step's matrix products: per layer the
+ * query, key, value and output projections (4 x 2NH^2 for N = batch x seq tokens), the two feed-forward
+ * products (2 x 2NHI) and the attention scores and context (2 x 2 B T^2 H), plus the pooler and classifier;
+ * the backward pass does each product twice more (the gradients of both operands), so 3x the forward.
+ */
+export function stepMatmulFlops(o: { layers: number; hidden: number; inter: number; batch: number; seq: number; labels: number }): number {
+  const n = o.batch * o.seq;
+  const perLayer = 4 * 2 * n * o.hidden * o.hidden + 2 * 2 * n * o.hidden * o.inter + 2 * 2 * o.batch * o.seq * o.seq * o.hidden;
+  const head = 2 * o.batch * o.hidden * o.hidden + 2 * o.batch * o.hidden * o.labels;
+  return 3 * (o.layers * perLayer + head);
+}
+
 export async function benchTrainingStep(opts: BenchOptions): Promise<BenchResult> {
   const { onStep, ...config } = opts;
   const bertConfig = parseBertConfig({
@@ -111,32 +130,46 @@ export async function benchTrainingStep(opts: BenchOptions): Promise<BenchResult
   const inputIds = tf.tensor2d(ids, [opts.batch, opts.seq], 'int32');
   const attentionMask = tf.ones([opts.batch, opts.seq], 'int32') as tf.Tensor2D;
   const labels = tf.tensor1d(Array.from({ length: opts.batch }, () => rng.int(opts.labels)), 'int32');
-  const time = (warmup: boolean, step: number): number => {
+  // A step ends when its update is on the device: the parameters are read back (one value), so a GPU's queue
+  // is drained before the clock stops.
+  const settle = async () => {
+    const probe = model.params.values().next().value!;
+    await tf.tidy(() => probe.flatten().slice(0, 1)).data();
+  };
+  const time = async (warmup: boolean, step: number): Promise<number> => {
     const t0 = performance.now();
-    trainingStep(model, optimizer, { inputIds, attentionMask }, labels, { lr: 2e-5, maxGradNorm: 1 });
+    await trainingStep(model, optimizer, { inputIds, attentionMask }, labels, { lr: 2e-5, maxGradNorm: 1 });
+    await settle();
     const ms = performance.now() - t0;
     onStep?.({ step, warmup, ms });
     return ms;
   };
   try {
-    const warmupMs = Array.from({ length: opts.warmup }, (_, i) => time(true, i));
-    const stepMs = Array.from({ length: opts.steps }, (_, i) => time(false, i));
+    const warmupMs: number[] = [];
+    for (let i = 0; i < opts.warmup; i++) warmupMs.push(await time(true, i));
+    const stepMs: number[] = [];
+    for (let i = 0; i < opts.steps; i++) stepMs.push(await time(false, i));
     const ms = summarize(stepMs).median;
     let profile: StepProfile | undefined;
     if (opts.profile) {
       const t0 = performance.now();
-      const info = await tf.profile(() => {
-        trainingStep(model, optimizer, { inputIds, attentionMask }, labels, { lr: 2e-5, maxGradNorm: 1 });
+      const info = await tf.profile(async () => {
+        await trainingStep(model, optimizer, { inputIds, attentionMask }, labels, { lr: 2e-5, maxGradNorm: 1 });
       });
       profile = summariseProfile(info, performance.now() - t0);
     }
+    const flops = stepMatmulFlops(opts);
+    const adapter = currentBackend()?.adapter;
     return {
       backend: currentBackend()?.name ?? tf.getBackend(),
       ...(currentBackend()?.threads !== undefined ? { threads: currentBackend()!.threads } : {}),
+      ...(adapter ? { adapter: adapterText(adapter) } : {}),
       config,
       parameters: model.parameterCount(),
       ms_per_step: ms,
       tokens_per_s: (opts.batch * opts.seq * 1000) / ms,
+      matmul_tflop_per_step: flops / 1e12,
+      matmul_tflop_per_s: flops / 1e12 / (ms / 1000),
       step_ms: stepMs,
       warmup_ms: warmupMs,
       ...(profile ? { profile } : {}),
@@ -160,30 +193,42 @@ export interface GemmResult {
 
 /**
  * Single-precision matrix-product throughput through tf.matMul on the current backend (output
- * allocation included, as in training): 1024^3 and the BERT-base feed-forward shapes. Median of `reps`.
+ * allocation included, as in training): 1024^3 and the BERT-base and bert-large feed-forward shapes.
+ * Each timing runs `chain` products back to back and reads one value of the last (on a GPU, so that
+ * the queue's latency is spread over many products); the median of `reps` timings.
  */
-export function benchGemm(reps = 5): GemmResult[] {
+export async function benchGemm(reps = 5, chain = 1): Promise<GemmResult[]> {
   const shapes: Array<[string, number, number, number, boolean]> = [
     ['square 1024', 1024, 1024, 1024, false],
     ['ffn up [2048,768]x[3072,768]^T', 2048, 3072, 768, true],
     ['ffn down [2048,3072]x[768,3072]^T', 2048, 768, 3072, true],
+    ['large ffn up [4096,1024]x[4096,1024]^T', 4096, 4096, 1024, true],
   ];
   const rng = new Rng(7);
-  return shapes.map(([shape, m, n, k, transposeB]) => {
+  const out: GemmResult[] = [];
+  for (const [shape, m, n, k, transposeB] of shapes) {
     const fill = (len: number) => Float32Array.from({ length: len }, () => rng.normal());
     const a = tf.tensor2d(fill(m * k), [m, k]);
     const b = tf.tensor2d(fill(k * n), transposeB ? [n, k] : [k, n]);
-    const once = () => {
+    const once = async () => {
       const t0 = performance.now();
-      const c = tf.matMul(a, b, false, transposeB);
-      c.dataSync();
-      const dt = performance.now() - t0;
-      c.dispose();
+      let c: tf.Tensor | null = null;
+      for (let i = 0; i < chain; i++) {
+        c?.dispose();
+        c = tf.matMul(a, b, false, transposeB);
+      }
+      const first = tf.tidy(() => c!.flatten().slice(0, 1));
+      await first.data();
+      const dt = (performance.now() - t0) / chain;
+      tf.dispose([c!, first]);
       return dt;
     };
-    once();
-    const ms = summarize(Array.from({ length: reps }, once)).median;
+    await once();
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) times.push(await once());
+    const ms = summarize(times).median;
     tf.dispose([a, b]);
-    return { shape, m, n, k, transposeB, ms, gflop_per_s: (2 * m * n * k) / ms / 1e6 };
-  });
+    out.push({ shape, m, n, k, transposeB, ms, gflop_per_s: (2 * m * n * k) / ms / 1e6 });
+  }
+  return out;
 }

@@ -25,7 +25,8 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DepthProbe } from '../probe/probe.js';
-import { labelMse, probeMse, targetLabels, targetMetric } from '../probe/objective.js';
+import { groupLabels, labelMse, probeMse, targetLabels, targetMetric } from '../probe/objective.js';
+import { syncReads } from '../backend/webgpu.js';
 import type { GuideConfig, TrainConfig } from './config.js';
 import { guidanceWeight } from './schedule.js';
 import { TopoprobeError } from '../util/errors.js';
@@ -117,10 +118,59 @@ export function fixedTargets(guide: Guide, sentences: Iterable<{ index: number; 
   return out;
 }
 
+/** The selected examples of a batch (by position in it) and their scored positions. */
+function chosenPositions(guide: Guide, positions: readonly number[][], labels: ArrayLike<number>): Array<{ p: readonly number[]; b: number }> {
+  return positions.map((p, b) => ({ p, b })).filter(({ p, b }) => p.length > 0 && guideSees(guide, labels[b]!));
+}
+
+/** The probe's predictions at the scored positions of the chosen examples, in order. */
+function predictAt(guide: Guide, hidden: tf.Tensor3D, chosen: ReadonlyArray<{ p: readonly number[] }>): tf.Tensor1D {
+  const flat = chosen.flatMap(({ p }) => p);
+  const [batch, seq, size] = hidden.shape;
+  const rows = tf.gather(hidden.reshape([batch * seq, size]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
+  return guide.probe.predict(rows);
+}
+
+/**
+ * Whether `targets: current` labels are read before the gradient tape (`currentTargets`) rather than
+ * inside it: on a backend without synchronous reads (webgpu), where the loss cannot read the predictions
+ * mid-tape. Both give the same labels: the hidden states come from the same weights and dropout masks.
+ */
+export function labelsBeforeTape(guides: readonly Guide[]): boolean {
+  return !syncReads() && guides.some((g) => !g.fixed);
+}
+
+/**
+ * The labels `targets: current` would compute inside the tape, computed from hidden states of a forward
+ * pass run before it (with the same dropout masks): one flat array per guide (null for a guide with fixed
+ * targets, or with no selected example in the batch).
+ */
+export async function currentTargets(
+  guides: readonly Guide[],
+  hiddenStates: ReadonlyMap<number, tf.Tensor3D>,
+  positions: readonly number[][],
+  labels: ArrayLike<number>,
+): Promise<Array<Float32Array | null>> {
+  const out: Array<Float32Array | null> = [];
+  for (const guide of guides) {
+    const chosen = chosenPositions(guide, positions, labels);
+    if (guide.fixed || chosen.length === 0) {
+      out.push(null);
+      continue;
+    }
+    const pred = tf.tidy(() => predictAt(guide, hiddenStates.get(guide.config.layer)!, chosen));
+    const values = await pred.data();
+    pred.dispose();
+    out.push(groupLabels(guide.config.labels, values, chosen.map(({ p }) => p.length)));
+  }
+  return out;
+}
+
 /**
  * One guide's probe loss on a batch: MSE between the probe's predictions at the scored positions of the
- * selected examples and their labels (tree labels of the current predictions, or the fixed ones of the
- * examples `examples[b]`). Null when no example of the batch is selected.
+ * selected examples and their labels (tree labels of the current predictions, given as `current` when
+ * they were computed before the tape, or the fixed ones of the examples `examples[b]`). Null when no
+ * example of the batch is selected.
  */
 export function guideLoss(
   guide: Guide,
@@ -128,14 +178,14 @@ export function guideLoss(
   positions: readonly number[][],
   labels: ArrayLike<number>,
   examples?: readonly number[],
+  current?: Float32Array | null,
 ): tf.Scalar | null {
-  const chosen = positions.map((p, b) => ({ p, b })).filter(({ p, b }) => p.length > 0 && guideSees(guide, labels[b]!));
+  const chosen = chosenPositions(guide, positions, labels);
   if (chosen.length === 0) return null;
-  const flat = chosen.flatMap(({ p }) => p);
-  const [batch, seq, size] = hidden.shape;
-  const rows = tf.gather(hidden.reshape([batch * seq, size]), tf.tensor1d(flat, 'int32')) as tf.Tensor2D;
-  const pred = guide.probe.predict(rows);
+  const pred = predictAt(guide, hidden, chosen);
+  if (!guide.fixed && current) return labelMse(pred, current);
   if (!guide.fixed) return probeMse(pred, chosen.map(({ p }) => p.length), guide.config.labels);
+  const flat = chosen.flatMap(({ p }) => p);
   if (!examples) throw new Error('guideLoss: fixed targets need the example indices of the batch');
   const target = new Float32Array(flat.length);
   let at = 0;
@@ -153,24 +203,24 @@ export function guideLoss(
 /**
  * The guidance term of one batch: the sum over guides of weight(step, epoch) * the guide's probe loss
  * (null when no guide contributes), and each guide's unweighted probe loss to log, keyed
- * `layer_<submodule>` (0 for a batch without a selected example). `at.examples` are the batch's example
- * indices (needed by fixed targets).
+ * `layer_<submodule>` (a scalar; 0 for a batch without a selected example). `at.examples` are the batch's
+ * example indices (needed by fixed targets); `at.current` the labels of `currentTargets`, when they were
+ * computed before the tape.
  */
 export function guidanceTerm(
   guides: readonly Guide[],
   hiddenStates: ReadonlyMap<number, tf.Tensor3D>,
   positions: readonly number[][],
   labels: ArrayLike<number>,
-  at: { step: number; totalSteps: number; epoch: number; examples?: readonly number[] },
-): { total: tf.Scalar | null; values: Record<string, number> } {
+  at: { step: number; totalSteps: number; epoch: number; examples?: readonly number[]; current?: ReadonlyArray<Float32Array | null> },
+): { total: tf.Scalar | null; values: Record<string, tf.Scalar> } {
   let total: tf.Scalar | null = null;
-  const values: Record<string, number> = {};
-  for (const guide of guides) {
+  const values: Record<string, tf.Scalar> = {};
+  for (const [i, guide] of guides.entries()) {
     const key = `layer_${guide.config.layer}`;
-    values[key] = 0;
-    const term = guideLoss(guide, hiddenStates.get(guide.config.layer)!, positions, labels, at.examples);
+    const term = guideLoss(guide, hiddenStates.get(guide.config.layer)!, positions, labels, at.examples, at.current?.[i]);
+    values[key] = term ?? tf.scalar(0);
     if (!term) continue;
-    values[key] = term.dataSync()[0]!;
     const weight = guidanceWeight(guide.config.schedule, at.step, at.totalSteps, guide.config.weight, undefined, at.epoch);
     if (weight > 0) {
       const weighted = tf.mul(term, weight) as tf.Scalar;

@@ -19,7 +19,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AdamW } from './optimizer.js';
-import { accumulateGradients, applyGradients } from './step.js';
+import { accumulateGradients, applyGradients, readUpdate, type LossFn } from './step.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
@@ -55,12 +55,16 @@ export interface LoopState {
 }
 
 export interface Objective<E> {
-  /** One batch's loss and terms (called inside the gradient tape). */
-  loss(batch: readonly number[], at: { epoch: number; index: number; state: LoopState & E }): { loss: tf.Scalar; terms: Record<string, number> };
+  /**
+   * One batch's loss closure, run inside the gradient tape; it returns the loss and its named terms as
+   * scalars. What must be read from the device first (on a backend without synchronous reads) is awaited
+   * before it is returned.
+   */
+  loss(batch: readonly number[], at: { epoch: number; index: number; state: LoopState & E }): LossFn | Promise<LossFn>;
   /** The fields of an eval line; a `score` (higher is better) selects the best checkpoint and drives early stopping. */
-  evaluate(epoch: number, state: LoopState & E): { record: Record<string, unknown>; score?: number | null };
+  evaluate(epoch: number, state: LoopState & E): Promise<{ record: Record<string, unknown>; score?: number | null }>;
   /** Writes the objective's part of a checkpoint (model, tokenizer, probes) into a fresh folder. */
-  save(dir: string): void;
+  save(dir: string): Promise<void>;
   /** The term shown as the progress bar's loss; the diverged-run message of an update and what to try. */
   progressTerm: string;
   nonFinite(terms: Record<string, number>, update: number): string;
@@ -68,9 +72,9 @@ export interface Objective<E> {
   /** Optional: the train line's loss fields (default: the terms), fields after lr and grad_norm, and work after each epoch's evaluation. */
   trainFields?(terms: Record<string, number>): Record<string, unknown>;
   trainExtra?(state: LoopState & E): Record<string, number>;
-  afterEpoch?(epoch: number, state: LoopState & E, record: (entry: Record<string, unknown>) => void): void;
+  afterEpoch?(epoch: number, state: LoopState & E, record: (entry: Record<string, unknown>) => void): Promise<void>;
   /** Optional: work before the first update of a fresh run (not on resume), e.g. measuring the starting model. */
-  atStart?(state: LoopState & E, record: (entry: Record<string, unknown>) => void): void;
+  atStart?(state: LoopState & E, record: (entry: Record<string, unknown>) => void): Promise<void>;
 }
 
 export interface LoopSpec<E> {
@@ -175,9 +179,9 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
   const snapshot = () => ({ ...state, modelRng: spec.rng.getState(), wallTime: state.wallTime + (Date.now() - spec.started) / 1000 });
   const save = (dir: string) =>
-    replaceCheckpoint(dir, state.step, (tmp) => {
-      obj.save(tmp);
-      optimizer.save(join(tmp, OPTIMIZER_FILE));
+    replaceCheckpoint(dir, state.step, async (tmp) => {
+      await obj.save(tmp);
+      await optimizer.save(join(tmp, OPTIMIZER_FILE));
       writeJsonAtomic(join(tmp, TRAINER_STATE_FILE), snapshot());
     });
   const diverged = (what: string) =>
@@ -185,11 +189,11 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
 
   let lastEvalStep = -1;
   /** Evaluates and records; true when early stopping says stop. */
-  const runEval = (epoch: number): boolean => {
+  const runEval = async (epoch: number): Promise<boolean> => {
     lastEvalStep = state.step;
-    let ev: ReturnType<Objective<E>['evaluate']>;
+    let ev: Awaited<ReturnType<Objective<E>['evaluate']>>;
     try {
-      ev = obj.evaluate(epoch, state);
+      ev = await obj.evaluate(epoch, state);
     } catch (err) {
       throw err instanceof NonFiniteError ? diverged(`${err.message} after update ${state.step}`) : err;
     }
@@ -197,7 +201,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
     if (ev.score === undefined) return false;
     if (ev.score !== null && (state.best === null || ev.score > state.best)) {
       Object.assign(state, { best: ev.score, bestEpoch: epoch, bestStep: state.step, badEvals: 0 });
-      if (spec.saveBest) save(checkpointDir(runDir, 'best'));
+      if (spec.saveBest) await save(checkpointDir(runDir, 'best'));
     } else {
       state.badEvals += 1;
     }
@@ -205,20 +209,22 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   };
 
   let status: 'completed' | 'stopped' | 'interrupted' = 'completed';
-  if (!spec.resume) obj.atStart?.(state, record);
-  if (spec.evaluate.atStart && state.step === 0) runEval(state.epoch);
+  if (!spec.resume) await obj.atStart?.(state, record);
+  if (spec.evaluate.atStart && state.step === 0) await runEval(state.epoch);
   outer: for (let epoch = state.epoch; spec.epochs === null || epoch <= spec.epochs; epoch++) {
     const batches = epochBatches(spec.lengths.length, spec.lengths, spec.batchSize, spec.seed, epoch, spec.bucketing);
     for (let b = epoch === state.epoch ? state.batch : 0; b < batches.length; b += spec.gradAccum) {
       if (state.step >= spec.totalSteps) break outer;
       const micro = batches.slice(b, b + spec.gradAccum).map((idx, k) => () => obj.loss(idx, { epoch, index: b + k, state }));
-      const { grads, terms } = accumulateGradients(params, micro);
+      const accumulated = await accumulateGradients(params, micro);
+      const { grads } = accumulated;
+      const { terms, norm } = await readUpdate(grads, accumulated.terms);
       if (!Object.values(terms).every(Number.isFinite)) {
         tf.dispose(Object.values(grads));
         throw diverged(obj.nonFinite(terms, state.step + 1));
       }
       const lr = spec.lrAt(state.step);
-      const norm = applyGradients(optimizer, params, grads, lr, spec.maxGradNorm);
+      applyGradients(optimizer, params, grads, lr, norm, spec.maxGradNorm);
       state.step += 1;
       state.batch = b + micro.length;
       if (state.step % spec.logEvery === 0 || state.step === 1) {
@@ -228,8 +234,8 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
       const every = spec.evaluate.everySteps;
       // Not on the last update (the final evaluation follows), nor where the epoch's evaluation follows.
       if (every !== null && state.step % every === 0 && state.step < spec.totalSteps && !(spec.evaluate.eachEpoch && state.batch >= batches.length)) {
-        const stop = runEval(epoch);
-        save(lastDir);
+        const stop = await runEval(epoch);
+        await save(lastDir);
         if (stop) {
           status = 'stopped';
           break outer;
@@ -238,7 +244,7 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
       // Let signal handlers (Ctrl-C) and progress output run between updates.
       await new Promise((r) => setImmediate(r));
       if ((hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) || hooks.shouldStop?.()) {
-        save(lastDir);
+        await save(lastDir);
         status = 'interrupted';
         break outer;
       }
@@ -246,9 +252,9 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
     state.epoch = epoch + 1;
     state.batch = 0;
     if (spec.evaluate.eachEpoch) {
-      const stop = runEval(epoch);
-      obj.afterEpoch?.(epoch, state, record);
-      save(lastDir);
+      const stop = await runEval(epoch);
+      await obj.afterEpoch?.(epoch, state, record);
+      await save(lastDir);
       if (stop) {
         status = 'stopped';
         break;
@@ -258,8 +264,8 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
   if (status === 'stopped') hooks.log.info(`early stopping after ${state.badEvals} evaluations without improvement`);
   if (status === 'completed' && lastEvalStep !== state.step) {
     // The last update had no evaluation (max_steps inside an epoch, or no per-epoch evaluation).
-    runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
-    save(lastDir);
+    await runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
+    await save(lastDir);
   }
   return { status, state: snapshot() };
 }

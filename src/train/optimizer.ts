@@ -6,8 +6,9 @@
  *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  */
 import * as tf from '@tensorflow/tfjs';
-import { adamwUpdate, squaredNorm } from '../backend/fused.js';
+import { addN, adamwUpdate, squaredNorm } from '../backend/fused.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { readCopy } from '../backend/read.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -65,11 +66,12 @@ export class AdamW {
   }
 
   /** Saves the step and the moments (`m.<name>`, `v.<name>`) as safetensors, for checkpoints. */
-  save(path: string): void {
-    const moments = [...this.m.entries()].flatMap(([name, t]) => [
-      { name: `m.${name}`, shape: [...t.shape], data: (t.dataSync() as Float32Array).slice() },
-      { name: `v.${name}`, shape: [...t.shape], data: (this.v.get(name)!.dataSync() as Float32Array).slice() },
-    ]);
+  async save(path: string): Promise<void> {
+    const moments: Array<{ name: string; shape: number[]; data: Float32Array }> = [];
+    for (const [name, t] of this.m) {
+      moments.push({ name: `m.${name}`, shape: [...t.shape], data: await readCopy(t) });
+      moments.push({ name: `v.${name}`, shape: [...t.shape], data: await readCopy(this.v.get(name)!) });
+    }
     writeSafetensors(path, moments, { metadata: { step: String(this.step) } });
   }
 
@@ -89,9 +91,17 @@ export class AdamW {
   }
 }
 
-/** The global L2 norm of a set of gradients (one native pass per tensor where the backend has it). */
-export function globalNorm(grads: Record<string, tf.Tensor>): number {
-  return tf.tidy(() => Math.sqrt(tf.addN(Object.values(grads).map(squaredNorm)).dataSync()[0]!));
+/** The squared global L2 norm of a set of gradients, a scalar (one native pass per tensor where the backend has it). */
+export function squaredGlobalNorm(grads: Record<string, tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => addN(Object.values(grads).map(squaredNorm)) as tf.Scalar);
+}
+
+/** The global L2 norm of a set of gradients. */
+export async function globalNorm(grads: Record<string, tf.Tensor>): Promise<number> {
+  const sq = squaredGlobalNorm(grads);
+  const value = (await sq.data())[0]!;
+  sq.dispose();
+  return Math.sqrt(value);
 }
 
 /** torch.nn.utils.clip_grad_norm_'s factor: maxNorm / (norm + 1e-6) when that is below 1, else 1. */

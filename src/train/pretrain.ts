@@ -126,7 +126,7 @@ function maskedBatch(masked: readonly MaskedSequence[], padId: number) {
 }
 
 /** Held-out MLM loss and accuracy of the model on fixed masks. */
-export function evaluateMlm(model: BertModel, head: MlmHead, masked: readonly MaskedSequence[], padId: number, batchSize: number): MlmScores {
+export async function evaluateMlm(model: BertModel, head: MlmHead, masked: readonly MaskedSequence[], padId: number, batchSize: number): Promise<MlmScores> {
   let lossSum = 0;
   let correct = 0;
   let total = 0;
@@ -136,9 +136,9 @@ export function evaluateMlm(model: BertModel, head: MlmHead, masked: readonly Ma
     const { batch, flat, labels, count } = maskedBatch(part, padId);
     const out = model.forward(batch, { hiddenStates: 'none', pool: false });
     const { loss, predictions } = mlmLoss(head, out.lastHiddenState, flat, labels);
-    const l = loss.dataSync()[0]!;
-    const pred = predictions.dataSync();
-    const gold = labels.dataSync();
+    const l = (await loss.data())[0]!;
+    const pred = await predictions.data();
+    const gold = await labels.data();
     for (let k = 0; k < count; k++) if (pred[k] === gold[k]) correct += 1;
     lossSum += l * count;
     total += count;
@@ -178,8 +178,8 @@ export function unigramScores(trainSequences: readonly number[][], masked: reado
   return { loss: lossSum / Math.max(1, total), accuracy: correct / Math.max(1, total), predictions: total };
 }
 
-function saveModelFolder(dir: string, model: BertModel, head: MlmHead, tokenizer: BertTokenizer, originalIds: number[] | null, vocabPath: string | null, dtype: 'F32' | 'F16'): void {
-  saveCheckpoint(dir, model.config, model.weights(), { mlmHead: head.weights(), dtype });
+async function saveModelFolder(dir: string, model: BertModel, head: MlmHead, tokenizer: BertTokenizer, originalIds: number[] | null, vocabPath: string | null, dtype: 'F32' | 'F16'): Promise<void> {
+  saveCheckpoint(dir, model.config, await model.weights(), { mlmHead: await head.weights(), dtype });
   tokenizer.save(dir);
   if (originalIds) writeJsonAtomic(join(dir, 'vocab_map.json'), { source: vocabPath, note: 'original_ids[i] is the id piece i has in the source vocabulary', original_ids: originalIds });
 }
@@ -266,7 +266,7 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
         progressTerm: 'mlm_loss',
         hint: 'Try a lower learning rate',
         // Masks come from (seed, epoch, batch), so a resumed run masks every batch as an uninterrupted one.
-        loss: (idx, at) => {
+        loss: (idx, at) => () => {
           const rng = new Rng(batchSeed(config.seed, at.epoch, at.index));
           const masked = idx.map((i) => {
             const ids = train.sequences[i]!;
@@ -276,16 +276,13 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
           at.state.piecesSeen += batch.lengths.reduce((a, n) => a + n, 0);
           const out = model.forward(batch, { training: true, hiddenStates: 'none', pool: false });
           const { loss, predictions } = mlmLoss(head, out.lastHiddenState, flat, labels);
-          const pred = predictions.dataSync();
-          const gold = labels.dataSync();
-          let correct = 0;
-          for (let k = 0; k < count; k++) if (pred[k] === gold[k]) correct += 1;
-          return { loss, terms: { mlm_loss: loss.dataSync()[0]!, mlm_accuracy: correct / Math.max(1, count) } };
+          const accuracy = tf.div(tf.sum(tf.cast(tf.equal(predictions, labels), 'float32')), Math.max(1, count)) as tf.Scalar;
+          return { loss, terms: { mlm_loss: loss, mlm_accuracy: accuracy } };
         },
         trainExtra: (s) => ({ pieces_seen: s.piecesSeen }),
         nonFinite: (_terms, update) => `non-finite MLM loss at update ${update}`,
-        evaluate: (_epoch, s) => {
-          const scores = evaluateMlm(model, head, heldOutMasks, tokenizer.padId, config.eval.batch_size);
+        evaluate: async (_epoch, s) => {
+          const scores = await evaluateMlm(model, head, heldOutMasks, tokenizer.padId, config.eval.batch_size);
           log.info(`held-out at update ${s.step}: MLM loss ${scores.loss.toFixed(4)}, masked accuracy ${scores.accuracy.toFixed(4)} (unigram: ${unigram.loss.toFixed(4)}, ${unigram.accuracy.toFixed(4)})`);
           if (s.step === 0 && s.initial === null) s.initial = scores;
           lastEval = scores;
@@ -297,7 +294,7 @@ export async function runPretrain(config: PretrainConfig, hooks: PretrainHooks, 
     let modelDir: string | null = null;
     if (status !== 'interrupted') {
       modelDir = join(runDir, 'model');
-      replaceCheckpoint(modelDir, state.step, (tmp) => saveModel(tmp, config.save_dtype));
+      await replaceCheckpoint(modelDir, state.step, (tmp) => saveModel(tmp, config.save_dtype));
     }
     const held: MlmScores = lastEval ?? state.initial!;
     const res: PretrainResult = {

@@ -8,10 +8,21 @@ import * as tf from '@tensorflow/tfjs';
 import type { BertModel, BertInputs } from '../model/bert.js';
 import { isRegression } from '../model/config.js';
 import { taskLoss } from './loss.js';
-import { type AdamW, clipFactor, globalNorm } from './optimizer.js';
+import { readScalars } from '../backend/read.js';
+import { type AdamW, clipFactor, squaredGlobalNorm } from './optimizer.js';
 
-/** One micro-batch's loss for the gradient and its named values to log; called inside the gradient tape. */
-export type LossFn = () => { loss: tf.Scalar; terms: Record<string, number> };
+/**
+ * One micro-batch's loss for the gradient and its named values to log, as scalars; called inside the
+ * gradient tape. The values are read after the update's last micro-batch, all in one transfer (a GPU
+ * backend has no synchronous read).
+ */
+export type LossFn = () => { loss: tf.Scalar; terms: Record<string, tf.Scalar> };
+
+/**
+ * A micro-batch: whatever must be read from the device before the tape (tree labels of the current
+ * predictions, on a backend without synchronous reads) is awaited here, and the loss closure returned.
+ */
+export type MicroBatch = () => LossFn | Promise<LossFn>;
 
 /** Gradients of `lossFn` with respect to every trainable parameter, keyed by Hugging Face name. */
 export function parameterGrads(
@@ -28,14 +39,21 @@ export function parameterGrads(
   return { value, grads: byName };
 }
 
-/** The summed gradients of the micro-batches' losses, each divided by their number, and their mean terms. */
-export function accumulateGradients(params: Map<string, tf.Variable>, micro: readonly LossFn[]): { grads: Record<string, tf.Tensor>; terms: Record<string, number> } {
+/**
+ * The summed gradients of the micro-batches' losses, each divided by their number, and each micro-batch's
+ * terms (scalars, still on the device: `readUpdate` reads them).
+ */
+export async function accumulateGradients(
+  params: Map<string, tf.Variable>,
+  micro: readonly MicroBatch[],
+): Promise<{ grads: Record<string, tf.Tensor>; terms: Array<Record<string, tf.Scalar>> }> {
   let grads: Record<string, tf.Tensor> = {};
-  const sums: Record<string, number> = {};
-  micro.forEach((lossFn, i) => {
+  const terms: Array<Record<string, tf.Scalar>> = [];
+  for (const [i, prepare] of micro.entries()) {
+    const lossFn = await prepare();
     const { value, grads: g } = parameterGrads(params, () => {
-      const { loss, terms } = lossFn();
-      for (const [k, v] of Object.entries(terms)) sums[k] = (sums[k] ?? 0) + v;
+      const { loss, terms: t } = lossFn();
+      terms.push(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, tf.keep(v)])));
       return tf.div(loss, micro.length) as tf.Scalar;
     });
     value.dispose();
@@ -45,26 +63,38 @@ export function accumulateGradients(params: Map<string, tf.Variable>, micro: rea
       tf.dispose([grads[k]!, t]);
       grads[k] = sum;
     }
-  });
-  return { grads, terms: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / micro.length])) };
+  }
+  return { grads, terms };
 }
 
 /**
- * Clips by global norm (when `maxGradNorm` is given) and applies one AdamW update; the gradients are
- * consumed (disposed). Returns the norm before clipping.
+ * What an update logs and checks, read in one transfer: the mean of each term over the micro-batches
+ * (summed in double precision) and the gradients' global norm before clipping. The terms are disposed.
+ */
+export async function readUpdate(grads: Record<string, tf.Tensor>, terms: Array<Record<string, tf.Scalar>>): Promise<{ terms: Record<string, number>; norm: number }> {
+  const flat: Record<string, tf.Scalar> = { norm: squaredGlobalNorm(grads) };
+  terms.forEach((t, i) => Object.entries(t).forEach(([k, v]) => (flat[`${i}:${k}`] = v)));
+  const values = await readScalars(flat);
+  const sums: Record<string, number> = {};
+  terms.forEach((t, i) => Object.keys(t).forEach((k) => (sums[k] = (sums[k] ?? 0) + values[`${i}:${k}`]!)));
+  return { terms: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / terms.length])), norm: Math.sqrt(values.norm!) };
+}
+
+/**
+ * Clips by global norm (the norm `readUpdate` read; when `maxGradNorm` is given) and applies one AdamW
+ * update; the gradients are consumed (disposed).
  */
 export function applyGradients(
   optimizer: AdamW,
   params: Map<string, tf.Variable>,
   grads: Record<string, tf.Tensor>,
   lr: number,
+  norm: number,
   maxGradNorm?: number | null,
-): number {
-  const norm = globalNorm(grads);
+): void {
   const scale = maxGradNorm !== undefined && maxGradNorm !== null ? clipFactor(norm, maxGradNorm) : 1;
   optimizer.apply(params, grads, lr, scale);
   tf.dispose(Object.values(grads));
-  return norm;
 }
 
 /** The task loss of `model` (which must have a head) on one batch. */
@@ -74,18 +104,20 @@ export function batchLoss(model: BertModel, inputs: BertInputs, labels: tf.Tenso
 }
 
 /** forward + backward + clip + AdamW on one batch of a task (the benchmark's step). */
-export function trainingStep(
+export async function trainingStep(
   model: BertModel,
   optimizer: AdamW,
   inputs: BertInputs,
   labels: tf.Tensor1D,
   opts: { lr: number; maxGradNorm?: number; training?: boolean },
-): { loss: number; gradNorm: number } {
-  const { grads, terms } = accumulateGradients(model.params, [
-    () => {
+): Promise<{ loss: number; gradNorm: number }> {
+  const { grads, terms } = await accumulateGradients(model.params, [
+    () => () => {
       const loss = batchLoss(model, inputs, labels, opts.training ?? true);
-      return { loss, terms: { loss: loss.dataSync()[0]! } };
+      return { loss, terms: { loss } };
     },
   ]);
-  return { loss: terms.loss!, gradNorm: applyGradients(optimizer, model.params, grads, opts.lr, opts.maxGradNorm) };
+  const read = await readUpdate(grads, terms);
+  applyGradients(optimizer, model.params, grads, opts.lr, read.norm, opts.maxGradNorm);
+  return { loss: read.terms.loss!, gradNorm: read.norm };
 }

@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TaskName } from './config.js';
-import { selectGuides, buildGuides, batchPositions, guidanceTerm, fixedTargets, guideSees, type Guide } from './guidance.js';
+import { selectGuides, buildGuides, batchPositions, guidanceTerm, fixedTargets, guideSees, labelsBeforeTape, currentTargets, type Guide } from './guidance.js';
 import { collapseVerdict, maxTreeLabel, sameness, STAR_TREE_MAX_LABEL, type GuideMonitor } from './monitor.js';
 import { holdoutSplit } from '../data/holdout.js';
 import { AdamW, defaultNoDecay } from './optimizer.js';
@@ -75,11 +75,11 @@ function toBatch(examples: readonly Example[], idx: readonly number[], padId: nu
  * `onBatch` sees each batch's whole output first (the task head's logits, in the order of `chunk`). Frees
  * every tensor it makes.
  */
-function forEachSentence(
+async function forEachSentence(
   model: BertModel, examples: readonly Example[], idx: readonly number[], layers: readonly number[], batchSize: number, padId: number,
-  each: (index: number, states: ReadonlyMap<number, Float32Array>, n: number) => void,
-  onBatch?: (out: ReturnType<BertModel['forward']>, chunk: readonly number[], labels: number[]) => void,
-): void {
+  each: (index: number, states: ReadonlyMap<number, Float32Array>, n: number) => void | Promise<void>,
+  onBatch?: (out: ReturnType<BertModel['forward']>, chunk: readonly number[], labels: number[]) => Promise<void>,
+): Promise<void> {
   const size = model.config.hidden_size;
   const order = [...idx].sort((a, b) => examples[a]!.ids.length - examples[b]!.ids.length || a - b);
   for (let i = 0; i < order.length; i += batchSize) {
@@ -87,13 +87,14 @@ function forEachSentence(
     const { batch, labels } = toBatch(examples, chunk, padId);
     const out = model.forward(batch, { hiddenStates: layers.length > 0 ? layers : 'none', pool: onBatch !== undefined });
     try {
-      onBatch?.(out, chunk, labels);
+      await onBatch?.(out, chunk, labels);
       const seq = batch.inputIds.shape[1];
-      const data = new Map(layers.map((l) => [l, out.hiddenStates.get(l)!.dataSync() as Float32Array]));
-      batch.lengths.forEach((len, b) => {
+      const data = new Map<number, Float32Array>();
+      for (const l of layers) data.set(l, (await out.hiddenStates.get(l)!.data()) as Float32Array);
+      for (const [b, len] of batch.lengths.entries()) {
         const pos = scoredPositions(len, seq, 'clean');
-        each(chunk[b]!, new Map(layers.map((l) => [l, rowsAt(data.get(l)!, size, seq, b, pos)])), pos.length);
-      });
+        await each(chunk[b]!, new Map(layers.map((l) => [l, rowsAt(data.get(l)!, size, seq, b, pos)])), pos.length);
+      }
     } finally {
       tf.dispose([...out.hiddenStates.values(), out.lastHiddenState, ...(out.pooled ? [out.pooled] : []), ...(out.logits ? [out.logits] : [])]);
       disposeBatch(batch);
@@ -102,8 +103,11 @@ function forEachSentence(
 }
 
 /** A probe's predicted norms for `n` rows of states. */
-function probeNorms(probe: DepthProbe, rows: Float32Array, n: number, hidden: number): Float32Array {
-  return tf.tidy(() => probe.predict(tf.tensor2d(rows, [n, hidden])).dataSync() as Float32Array);
+async function probeNorms(probe: DepthProbe, rows: Float32Array, n: number, hidden: number): Promise<Float32Array> {
+  const pred = tf.tidy(() => probe.predict(tf.tensor2d(rows, [n, hidden])));
+  const values = (await pred.data()) as Float32Array;
+  pred.dispose();
+  return values;
 }
 
 /** What one evaluation measured: task metrics from all predictions at once, the mean task loss, and the collapse monitors. */
@@ -118,7 +122,7 @@ export interface Evaluation {
 }
 
 /** Evaluates on the whole set: task metrics, loss and, for each guide, the collapse monitors over every sentence. */
-export function evaluate(model: BertModel, examples: readonly Example[], padId: number, task: TaskName, batchSize: number, guides: readonly Guide[] = []): Evaluation {
+export async function evaluate(model: BertModel, examples: readonly Example[], padId: number, task: TaskName, batchSize: number, guides: readonly Guide[] = []): Promise<Evaluation> {
   const regression = glueTaskInfo(task).regression;
   const predictions: number[] = new Array<number>(examples.length);
   let lossSum = 0;
@@ -126,24 +130,24 @@ export function evaluate(model: BertModel, examples: readonly Example[], padId: 
   const hidden = model.config.hidden_size;
   const sums = guides.map(() => ({ label: 0, labelN: 0, same: 0, sameN: 0 }));
   const all = examples.map((_, i) => i);
-  forEachSentence(model, examples, all, layers, batchSize, padId, (_, states, n) => {
+  await forEachSentence(model, examples, all, layers, batchSize, padId, async (_, states, n) => {
     if (n === 0) return;
-    guides.forEach((g, k) => {
+    for (const [k, g] of guides.entries()) {
       const rows = states.get(g.config.layer)!;
-      sums[k]!.label += maxTreeLabel(probeNorms(g.probe, rows, n, hidden));
+      sums[k]!.label += maxTreeLabel(await probeNorms(g.probe, rows, n, hidden));
       sums[k]!.labelN += 1;
       const same = sameness(rows, n, hidden);
       if (same !== null) {
         sums[k]!.same += same;
         sums[k]!.sameN += 1;
       }
-    });
-  }, (out, chunk, labels) => {
+    }
+  }, async (out, chunk, labels) => {
     const y = tf.tensor1d(labels, regression ? 'float32' : 'int32');
     const loss = taskLoss(out.logits!, y, regression);
-    lossSum += loss.dataSync()[0]! * chunk.length;
+    lossSum += (await loss.data())[0]! * chunk.length;
     tf.dispose([y, loss]);
-    const logits = out.logits!.arraySync();
+    const logits = (await out.logits!.array()) as number[][];
     if (logits.some((row) => row.some((x) => !Number.isFinite(x)))) throw new NonFiniteError('non-finite model outputs on the evaluation set');
     logits.forEach((row, b) => (predictions[chunk[b]!] = regression ? row[0]! : row.indexOf(Math.max(...row))));
   });
@@ -258,8 +262,8 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
     }
     const seen = train.examples.flatMap((e, k) => (guideSees(g, e.label) ? [k] : []));
     const sentences: Array<{ index: number; norms: Float32Array }> = [];
-    forEachSentence(model, train.examples, seen, [g.config.layer], config.eval.batch_size, tokenizer.padId, (index, states, n) => {
-      if (n > 0) sentences.push({ index, norms: probeNorms(g.probe, states.get(g.config.layer)!, n, model.config.hidden_size) });
+    await forEachSentence(model, train.examples, seen, [g.config.layer], config.eval.batch_size, tokenizer.padId, async (index, states, n) => {
+      if (n > 0) sentences.push({ index, norms: await probeNorms(g.probe, states.get(g.config.layer)!, n, model.config.hidden_size) });
     });
     g.fixed = fixedTargets(g, sentences);
     writeGuideTargets(file, g.config.layer, g.fixed);
@@ -269,7 +273,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
 
   // X_ssp tracking: a fixed set of evaluation sentences, half to train a fresh probe, half to score it.
   const trackSet = config.track ? evalSet.examples.slice(0, config.track.sentences) : [];
-  const trackXssp = (epoch: number, step: number, record: (entry: Record<string, unknown>) => void): Record<string, number> | null => {
+  const trackXssp = async (epoch: number, step: number, record: (entry: Record<string, unknown>) => void): Promise<Record<string, number> | null> => {
     if (!config.track || trackSet.length < 4) return null;
     const values: Record<string, number> = {};
     for (const sub of config.track.submodules) {
@@ -279,7 +283,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
         const { batch } = toBatch(trackSet, idx, tokenizer.padId);
         const out = model.forward(batch, { hiddenStates: [sub], pool: false });
         const seq = batch.inputIds.shape[1];
-        const h = out.hiddenStates.get(sub)!.dataSync() as Float32Array;
+        const h = (await out.hiddenStates.get(sub)!.data()) as Float32Array;
         const size = model.config.hidden_size;
         batch.lengths.forEach((len, b) => {
           const pos = scoredPositions(len, seq, config.mode);
@@ -289,10 +293,10 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
         disposeBatch(batch);
       }
       const half = Math.floor(examples.length / 2);
-      const trained = trainProbe('ssp', examples.slice(0, half), [], {
+      const trained = await trainProbe('ssp', examples.slice(0, half), [], {
         hidden: model.config.hidden_size, lr: 1e-3, epochs: config.track.epochs, batchSize: 32, seed: config.seed + sub,
       });
-      values[`layer_${sub}`] = heldOutMse(trained.probe, examples.slice(half), 'ssp').mse;
+      values[`layer_${sub}`] = (await heldOutMse(trained.probe, examples.slice(half), 'ssp')).mse;
       trained.probe.dispose();
     }
     record({ type: 'track', step, epoch, x_ssp: values });
@@ -302,6 +306,7 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
 
   // The fine-tuning objective: task loss + the guidance term.
   const guideLayers = [...new Set(guides.map((g) => g.config.layer))];
+  const currentLayers = [...new Set(guides.filter((g) => !g.fixed).map((g) => g.config.layer))];
   let lastEval: Record<string, number | null> = {};
   // Checkpointed with the loop's state: the last evaluation's collapse monitors, the warnings given, the first
   // update at which a collapse was seen, and the tracked X_ssp before fine-tuning and at the last epoch.
@@ -318,19 +323,33 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
       objective: {
         progressTerm: 'task_loss',
         hint: 'Try a lower learning rate or guidance weight',
-        loss: (idx, at) => {
-          const { batch, labels } = toBatch(train.examples, idx, tokenizer.padId);
-          const positions = batchPositions(batch.lengths, batch.inputIds.shape[1], config.mode);
-          const out = model.forward(batch, { training: true, hiddenStates: guideLayers });
-          const task = taskLoss(out.logits!, tf.tensor1d(labels, regression ? 'float32' : 'int32'), regression);
-          const taskValue = task.dataSync()[0]!;
-          const guidance = guidanceTerm(guides, out.hiddenStates, positions, labels, { step: at.state.step, totalSteps, epoch: at.epoch, examples: idx });
-          return { loss: guidance.total ? (tf.add(task, guidance.total) as tf.Scalar) : task, terms: { task_loss: taskValue, ...guidance.values } };
+        loss: async (idx, at) => {
+          // targets: current on a backend without synchronous reads: the labels come from a forward pass up
+          // to the guided layers with a copy of the dropout stream (so the same masks), read before the tape.
+          let current: Array<Float32Array | null> | undefined;
+          if (labelsBeforeTape(guides)) {
+            const { batch, labels } = toBatch(train.examples, idx, tokenizer.padId);
+            const pre = model.forward(batch, { training: true, hiddenStates: currentLayers, upTo: Math.max(...currentLayers), rng: model.rng.clone() });
+            try {
+              current = await currentTargets(guides, pre.hiddenStates, batchPositions(batch.lengths, batch.inputIds.shape[1], config.mode), labels);
+            } finally {
+              tf.dispose([...pre.hiddenStates.values(), pre.lastHiddenState]);
+              disposeBatch(batch);
+            }
+          }
+          return () => {
+            const { batch, labels } = toBatch(train.examples, idx, tokenizer.padId);
+            const positions = batchPositions(batch.lengths, batch.inputIds.shape[1], config.mode);
+            const out = model.forward(batch, { training: true, hiddenStates: guideLayers });
+            const task = taskLoss(out.logits!, tf.tensor1d(labels, regression ? 'float32' : 'int32'), regression);
+            const guidance = guidanceTerm(guides, out.hiddenStates, positions, labels, { step: at.state.step, totalSteps, epoch: at.epoch, examples: idx, current });
+            return { loss: guidance.total ? (tf.add(task, guidance.total) as tf.Scalar) : task, terms: { task_loss: task, ...guidance.values } };
+          };
         },
         trainFields: ({ task_loss, ...perGuide }) => ({ task_loss, guidance: perGuide }),
         nonFinite: ({ task_loss, ...perGuide }, update) => `non-finite loss at update ${update} (task loss ${task_loss}${guides.length ? `, guidance ${Object.values(perGuide).join(', ')}` : ''})`,
-        evaluate: (epoch, state) => {
-          const ev = evaluate(model, evalSet.examples, tokenizer.padId, config.task, config.eval.batch_size, guides);
+        evaluate: async (epoch, state) => {
+          const ev = await evaluate(model, evalSet.examples, tokenizer.padId, config.task, config.eval.batch_size, guides);
           lastEval = ev.metrics;
           const monitorText = Object.entries(ev.guides).map(([k, m]) => `, ${k} max label ${fmt(m.max_label, 2)} sameness ${fmt(m.sameness, 3)}`).join('');
           log.info(`eval at update ${state.step} (epoch ${epoch}): ${Object.entries(ev.metrics).map(([k, v]) => `${k} ${fmt(v, 4)}`).join(', ')}${monitorText}`);
@@ -340,17 +359,17 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
           const record = { eval_loss: ev.loss, ...ev.metrics, constant_predictor: ev.constantPredictor, ...(guides.length ? { max_label: byGuide('max_label'), sameness: byGuide('sameness') } : {}) };
           return { record, score: ev.metrics[primary] ?? null };
         },
-        atStart: (state, record) => {
-          state.xsspStart = trackXssp(0, 0, record);
+        atStart: async (state, record) => {
+          state.xsspStart = await trackXssp(0, 0, record);
         },
-        afterEpoch: (epoch, state, record) => {
+        afterEpoch: async (epoch, state, record) => {
           const last = epoch === config.epochs || state.step >= totalSteps;
-          if (config.track && (config.track.every_epoch || last)) state.xsspLast = trackXssp(epoch, state.step, record) ?? state.xsspLast;
+          if (config.track && (config.track.every_epoch || last)) state.xsspLast = (await trackXssp(epoch, state.step, record)) ?? state.xsspLast;
         },
-        save: (tmp) => {
-          saveCheckpoint(tmp, model.config, model.weights());
+        save: async (tmp) => {
+          saveCheckpoint(tmp, model.config, await model.weights());
           tokenizer.save(tmp);
-          guides.forEach((g, i) => g.probe.save(guideProbeFile(tmp, i), { layer: String(g.config.layer) }));
+          for (const [i, g] of guides.entries()) await g.probe.save(guideProbeFile(tmp, i), { layer: String(g.config.layer) });
         },
       },
     });

@@ -76,6 +76,14 @@ export class Rng {
     return [this.a, this.b, this.c, this.d];
   }
 
+  /** An independent generator in this one's state (drawing from it leaves this one where it is). */
+  clone(): Rng {
+    const r = new Rng(0);
+    r.setState(this.getState());
+    r.spare = this.spare;
+    return r;
+  }
+
   setState(state: readonly number[]): void {
     [this.a, this.b, this.c, this.d] = state.map((x) => x >>> 0) as [number, number, number, number];
     this.spare = undefined;

@@ -103,12 +103,12 @@ const sidePath = (dir: string, kind: 'tmp' | 'old') => `${dir}.${kind}-${process
  * complete, and two renames swap it in. A failed write removes its partial folder (so a resume after
  * freeing space works); a successful swap removes every stale sibling.
  */
-export function replaceCheckpoint(dir: string, step: number, write: (tmp: string) => void): void {
+export async function replaceCheckpoint(dir: string, step: number, write: (tmp: string) => void | Promise<void>): Promise<void> {
   const tmp = sidePath(dir, 'tmp');
   try {
     faultPoint('mkdir', tmp);
     mkdirSync(tmp, { recursive: true });
-    write(tmp);
+    await write(tmp);
     const files = Object.fromEntries(filesUnder(tmp).map((f) => [f, statSync(join(tmp, f)).size]));
     writeJsonAtomic(join(tmp, COMPLETE_FILE), completeSchema.parse({ step, files }));
   } catch (err) {
