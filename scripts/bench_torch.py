@@ -182,8 +182,17 @@ def main():
     a = p.parse_args()
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda: torch sees no CUDA device")
-    torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
-    torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+    try:  # PyTorch 2.9 and later; older ones assert (not AttributeError) on the unknown name
+        torch.backends.cuda.matmul.fp32_precision  # noqa: B018
+        new_api = True
+    except (AssertionError, AttributeError):
+        new_api = False
+    if new_api:
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if a.tf32 == "on" else "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "tf32" if a.tf32 == "on" else "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
     if a.hidden % a.heads:
         p.error(f"--hidden {a.hidden} must be a multiple of --heads {a.heads}")
     if min(a.layers, a.hidden, a.heads, a.inter, a.batch, a.seq, a.vocab, a.labels, a.steps) < 1 or a.warmup < 0:
