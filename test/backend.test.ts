@@ -5,6 +5,10 @@ import { initBackend, parseBackendChoice, currentBackend, parseThreads, MAX_THRE
 import { defaultThreads } from '../src/backend/blas.js';
 import { TopoprobeError } from '../src/util/errors.js';
 import { webgpuAvailable } from './helpers.js';
+import { findVulkanLoader } from '../src/backend/webgpu.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cliCommand } from '../src/sweep/executor.js';
 import { stepMatmulFlops } from '../src/train/bench.js';
@@ -51,6 +55,31 @@ describe('backend selection', () => {
     expect(auto.status, auto.stderr).to.equal(0);
     expect(auto.stderr).to.match(/webgpu: no (WebGPU adapter|Vulkan loader)/);
     expect(JSON.parse(auto.stdout).backend).to.not.equal('webgpu');
+    // Without a loader Dawn is never started, so its own multi-line warning does not reach a CPU user's console.
+    const saved = process.env.LD_LIBRARY_PATH;
+    process.env.LD_LIBRARY_PATH = '';
+    const loader = findVulkanLoader();
+    if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
+    else process.env.LD_LIBRARY_PATH = saved;
+    if (loader === null) {
+      expect(forced.stderr).to.include('no Vulkan loader (libvulkan.so.1');
+      expect(auto.stderr).to.not.include("Couldn't load Vulkan");
+    }
+  });
+
+  it('finds the Vulkan loader on LD_LIBRARY_PATH', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'topoprobe-vk-'));
+    const saved = process.env.LD_LIBRARY_PATH;
+    try {
+      writeFileSync(join(dir, 'libvulkan.so.1'), '');
+      process.env.LD_LIBRARY_PATH = `/nonexistent:${dir}`;
+      expect(findVulkanLoader()).to.equal(join(dir, 'libvulkan.so.1'));
+    } finally {
+      if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
+      else process.env.LD_LIBRARY_PATH = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an explicit choice switches backends', async () => {

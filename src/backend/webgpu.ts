@@ -23,6 +23,9 @@
  *   here one thread per column adds the rows in order.
  */
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** What the adapter said about itself. */
 export interface AdapterInfo {
@@ -48,10 +51,26 @@ interface DawnAdapter {
   isFallbackAdapter?: boolean;
 }
 
-/** Why a GPU was not found, in a user's words (Dawn's own message names the missing Vulkan loader). */
-function noAdapterReason(stderr: string): string {
-  if (/libvulkan\.so/.test(stderr)) return 'no Vulkan loader (install libvulkan1, or your GPU driver\'s Vulkan support)';
-  return 'no WebGPU adapter (no GPU driver with Vulkan, Metal or D3D12 support was found)';
+/**
+ * Where the Vulkan loader (libvulkan.so.1) is, on Linux; null when it is nowhere Dawn would find it. Dawn
+ * reaches every Linux GPU through it, and without it writes a multi-line warning to the process's stderr,
+ * so the loader is looked for first (LD_LIBRARY_PATH, the linker cache, the usual library folders).
+ */
+export function findVulkanLoader(): string | null {
+  const name = 'libvulkan.so.1';
+  const dirs = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean);
+  for (const d of dirs) if (existsSync(join(d, name))) return join(d, name);
+  for (const ldconfig of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
+    const r = spawnSync(ldconfig, ['-p'], { encoding: 'utf8' });
+    if (r.status !== 0 || typeof r.stdout !== 'string') continue;
+    const line = r.stdout.split('\n').find((l) => l.trim().startsWith(`${name} `));
+    if (line) return line.split('=>').pop()!.trim();
+    break;
+  }
+  for (const d of ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib']) {
+    if (existsSync(join(d, name))) return join(d, name);
+  }
+  return null;
 }
 
 /**
@@ -60,29 +79,15 @@ function noAdapterReason(stderr: string): string {
  */
 export async function installWebGPU(): Promise<AdapterInfo> {
   if (installed) return installed.adapter;
+  if (process.platform === 'linux' && !findVulkanLoader()) {
+    throw new Error("no Vulkan loader (libvulkan.so.1; install libvulkan1, or your GPU driver's Vulkan support)");
+  }
   const spec = 'webgpu';
   const dawn = (await import(spec)) as DawnModule;
-  // Dawn reports a missing Vulkan loader as a warning on stderr; it is caught here so the reason can be given.
-  let stderr = '';
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = chunk.toString();
-    if (/Vulkan|XDG_RUNTIME_DIR/.test(text)) {
-      stderr += text;
-      return true;
-    }
-    return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stderr.write;
-  let adapter: DawnAdapter | null;
-  let gpu: ReturnType<DawnModule['create']>;
-  try {
-    Object.assign(globalThis, dawn.globals);
-    gpu = dawn.create([]);
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } finally {
-    process.stderr.write = write;
-  }
-  if (!adapter) throw new Error(noAdapterReason(stderr));
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([]);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter (no GPU driver with Vulkan, Metal or D3D12 support was found)');
   const info = adapter.info ?? {};
   const text = (k: string) => (typeof info[k] === 'string' ? (info[k] as string) : '');
   const described: AdapterInfo = {
