@@ -43,6 +43,19 @@ export function resumeOfFinished(args: RunArgs): boolean {
   return true;
 }
 
+let stopRequested = false;
+
+/**
+ * Asks the running trainer to stop as Ctrl-C does (finish the update, save checkpoints/last, exit 130), but
+ * without counting as a Ctrl-C: a SIGINT that follows is still the first, not the "quit at once" one. For a
+ * sweep's trainer (src/sweep/child.ts), which is told to stop both by its own SIGTERM (Slurm signals every
+ * process of a job) and by its worker's SIGINT.
+ */
+export function requestStop(why: string): void {
+  if (!stopRequested) process.stderr.write(`\ntopoprobe: ${why}; saving a checkpoint\n`);
+  stopRequested = true;
+}
+
 /**
  * Runs a trainer with the CLI's hooks: a log in `runDir`, a progress bar labelled `name` showing the loss
  * as `lossLabel`, `--stop-after`, and Ctrl-C as a stop (a second Ctrl-C quits at once).
@@ -56,18 +69,19 @@ export async function withRunHooks<T>(
   const log = createLogger({ level: args['log-level'], file: join(run.runDir, LOG_FILE) });
   const bar = progressBar(` ${run.name} [{bar}] {value}/{total} updates | epoch {epoch} | ${run.lossLabel} {loss} | ETA {eta_formatted}`);
   let started = false;
-  let interrupted = false;
+  let sigints = 0;
   const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write('\ntopoprobe: interrupted; saving a checkpoint (Ctrl-C again to quit without it)\n');
+    sigints += 1;
+    if (sigints > 1) process.exit(130);
+    if (!stopRequested) process.stderr.write('\ntopoprobe: interrupted; saving a checkpoint (Ctrl-C again to quit without it)\n');
+    stopRequested = true;
   };
   process.on('SIGINT', onSigint);
   try {
     return await work({
       log,
       stopAfter: args['stop-after'],
-      shouldStop: () => interrupted,
+      shouldStop: () => stopRequested,
       onProgress: (done, total, info) => {
         if (!started) {
           bar.start(total, done - 1, { epoch: info.epoch, loss: '-' });

@@ -29,6 +29,22 @@ export const sweepConfigSchema = z
     /** How many times a failed run is tried again. */
     retries: z.number().int().nonnegative().default(1),
     out_dir: z.string().default('runs/sweeps'),
+    /** Where the runs run: `local` (a pool of worker processes on this machine) or `slurm` (one job array). */
+    executor: z.enum(['local', 'slurm']).default('local'),
+    /** The Slurm job array's resources (src/sweep/slurm.ts); the CLI's --partition etc. override them. */
+    slurm: z
+      .object({
+        partition: z.string().min(1).optional(),
+        time: z.string().min(1).optional(),
+        cpus_per_task: z.number().int().positive().optional(),
+        gpus_per_task: z.number().int().positive().optional(),
+        array_parallelism: z.number().int().positive().optional(),
+        sbatch_args: z.array(z.string().min(1)).default([]),
+        /** Seconds before the time limit at which a task checkpoints and requeues itself. */
+        signal_lead: z.number().int().positive().default(300),
+      })
+      .strict()
+      .default({ sbatch_args: [], signal_lead: 300 }),
   })
   .strict();
 

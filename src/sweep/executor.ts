@@ -4,9 +4,10 @@
  * - Resumable: a run with results.json is done and skipped; one with a complete checkpoint (canResume) is
  *   continued with `--resume`; one with neither starts over (its folder, inside `<sweep>/runs/`, emptied).
  * - A failed run is recorded with its error and tried again up to `retries` times; it never stops the others.
- * - Runs are claimed through lock files (see manifest.ts), so several `topoprobe sweep --worker` processes,
- *   on one machine or several sharing the folder, can work on one sweep and never train one run at once:
- *   a lock names the worker and its trainer, and stays held while either lives.
+ * - Runs are claimed through lock files (see manifest.ts), so several `topoprobe sweep --worker` processes on
+ *   one machine can work on one sweep and never train one run at once: a lock names the worker and its
+ *   trainer, and stays held while either lives. Across machines a sweep runs as a Slurm job array
+ *   (src/sweep/slurm.ts), each array task a worker for its one run (`only`).
  * - Stopping: SIGINT, SIGTERM or SIGHUP to the worker sends each trainer one SIGINT (finish the update,
  *   save checkpoints/last, exit), waits for them, puts their runs back to pending and returns `stoppedBy`;
  *   a second signal is passed on too (the trainers quit at once). A worker that dies without that (SIGKILL)
@@ -40,6 +41,12 @@ export interface ExecuteOptions {
   onProgress?: (p: SweepProgress) => void;
   /** How often to look again for runs held by other processes on this host (ms). */
   pollMs?: number;
+  /** Run only the run of this name (a Slurm array task, src/sweep/slurm.ts). */
+  only?: string;
+  /** Threads per run (default: the machine's cores over the workers). */
+  threads?: number;
+  /** Signals that stop this worker (default SIGINT, SIGTERM, SIGHUP); the one that did is `stoppedBy`. */
+  stopSignals?: NodeJS.Signals[];
 }
 
 export interface SweepOutcome {
@@ -89,12 +96,13 @@ function tail(path: string, from: number, max = 4000): string {
   }
 }
 
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+export const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** Runs (or continues) every pending run of the sweep in `sweepDir`. Resolves when none is left to try here. */
 export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Promise<SweepOutcome> {
   const workers = opts.workers ?? defaultWorkers();
-  const threads = Math.max(1, Math.floor(availableParallelism() / workers));
+  const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / workers));
+  const stopSignals = opts.stopSignals ?? STOP_SIGNALS;
   const { cmd, args: baseArgs } = childCommand();
   const durations: number[] = [];
   const active = new Map<string, Promise<void>>();
@@ -114,7 +122,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
     for (const child of children.values()) child.kill('SIGINT');
     wake();
   };
-  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  for (const s of stopSignals) process.on(s, onSignal);
 
   // Finished run folders are recognised (a worker killed after the trainer wrote results.json).
   updateManifest(sweepDir, (m) => {
@@ -213,7 +221,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
     let waitingLogged = false;
     for (;;) {
       while (stoppedBy === null && active.size < workers) {
-        const claim = claimRun(sweepDir, new Set(active.keys()));
+        const claim = claimRun(sweepDir, new Set(active.keys()), opts.only);
         if (!claim) break;
         active.set(claim.run.name, launch(claim).finally(() => active.delete(claim.run.name)));
         report();
@@ -222,7 +230,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
         if (stoppedBy !== null) break;
         // Runs held by live processes on this host (another worker, or a trainer a killed worker left saving
         // its checkpoint): wait for them, then take over what they leave. Runs held on other hosts are theirs.
-        const held = heldHere(sweepDir);
+        const held = heldHere(sweepDir).filter((r) => opts.only === undefined || r.name === opts.only);
         if (held.length === 0) break;
         if (!waitingLogged) opts.log.info(`sweep: waiting for ${held.length} run(s) held by other processes on this host: ${held.map((r) => r.name).join(', ')}`);
         waitingLogged = true;
@@ -233,7 +241,7 @@ export async function executeSweep(sweepDir: string, opts: ExecuteOptions): Prom
     }
     await Promise.all(active.values());
   } finally {
-    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    for (const s of stopSignals) process.off(s, onSignal);
   }
   return { runs: readManifest(sweepDir).runs, stoppedBy };
 }

@@ -16,7 +16,9 @@
  *   of the folder it was made in. A lock is stale, and taken over, when it was made on this host and every
  *   process it names is gone (a reused pid is told apart by its start time), or when it was made in another
  *   folder (a copied sweep folder), or when it is unreadable and over 30 s old (its writer died between
- *   creating and writing it). A lock of another host is never taken over: delete it by hand.
+ *   creating and writing it). A lock of another host is taken over only when a Slurm array task made it and
+ *   that task is gone from Slurm's queue or is this very task, requeued (src/sweep/queue.ts); any other is
+ *   never taken over: delete it by hand.
  * - Run locks are claimed and taken over only while the manifest lock is held, so two workers never both
  *   judge one lock stale and both take it. The manifest lock itself is broken (when stale) by renaming it
  *   aside and checking that the renamed file is the stale one.
@@ -30,6 +32,7 @@ import { writeJsonAtomic } from '../util/fs.js';
 import { TopoprobeError } from '../util/errors.js';
 import { insideFolder, isFinished } from '../util/run-folder.js';
 import type { PlannedRun } from './config.js';
+import { slurmTaskId, slurmTaskQueued } from './queue.js';
 
 export type RunStatus = 'pending' | 'running' | 'completed' | 'failed';
 
@@ -197,6 +200,8 @@ interface LockInfo {
   time: string;
   /** Earlier versions: one pid. */
   pid?: number;
+  /** The Slurm array task that made it (`<array job>_<task>`), when made inside one. */
+  slurm?: string;
 }
 
 /** A lock this process holds. */
@@ -239,7 +244,8 @@ function lockInfo(path: string, pids: number[], nonce: string): LockInfo {
     const t = startTime(p);
     if (t !== null) starts[String(p)] = t;
   }
-  return { host: hostname(), pids, starts, folder: folderId(dirname(path)), nonce, time: new Date().toISOString() };
+  const slurm = slurmTaskId();
+  return { host: hostname(), pids, starts, folder: folderId(dirname(path)), nonce, time: new Date().toISOString(), ...(slurm ? { slurm } : {}) };
 }
 
 /** What holds a lock file: 'free' (none), 'stale' (see the file comment), 'local' (a live process here), 'remote'. */
@@ -265,7 +271,12 @@ export function lockState(path: string): { state: 'free' | 'stale' | 'local' | '
     }
     return { state: age > 30_000 ? 'stale' : 'local', text };
   }
-  if (info.host !== hostname()) return { state: 'remote', text, info };
+  if (info.host !== hostname()) {
+    // Made by a Slurm array task on another node: stale when it is this task's own earlier incarnation (Slurm
+    // runs one at a time; a requeued task may land elsewhere) or when Slurm no longer has that task.
+    if (typeof info.slurm === 'string' && (info.slurm === slurmTaskId() || slurmTaskQueued(info.slurm) === false)) return { state: 'stale', text, info };
+    return { state: 'remote', text, info };
+  }
   if (info.folder) {
     const here = folderId(dirname(path));
     if (here.dev !== info.folder.dev || here.ino !== info.folder.ino) return { state: 'stale', text, info };
@@ -401,10 +412,10 @@ export interface Claim {
  * Claims the next run to work on, under the manifest lock: a pending one, or one marked running whose lock
  * is stale (its worker and trainer are gone). Finished run folders are marked completed on the way.
  */
-export function claimRun(sweepDir: string, skip: ReadonlySet<string>): Claim | null {
+export function claimRun(sweepDir: string, skip: ReadonlySet<string>, only?: string): Claim | null {
   return updateManifest(sweepDir, (m): Claim | null => {
     for (const r of m.runs) {
-      if (skip.has(r.name) || (r.status !== 'pending' && r.status !== 'running')) continue;
+      if (skip.has(r.name) || (only !== undefined && r.name !== only) || (r.status !== 'pending' && r.status !== 'running')) continue;
       const p = runPaths(sweepDir, r);
       const lock = tryLock(p.lock);
       if (!lock) continue;
