@@ -290,7 +290,7 @@ describe('sweeps on a real Slurm cluster', function () {
       }
     }
     // A queued task's lock is held: this test's own job, submitted and still in the queue.
-    const r = spawnSync('sbatch', ['--parsable', '--array=0', '--wrap', 'sleep 30'], { encoding: 'utf8' });
+    const r = spawnSync('sbatch', ['--parsable', '--array=0', '--output=/dev/null', '--wrap', 'sleep 30'], { encoding: 'utf8' });
     const id = r.stdout.trim();
     try {
       await until('the job to be listed', () => queued([id]) !== '', 30_000);
