@@ -31,16 +31,17 @@ export interface QueuedTask {
   node: string;
 }
 
-/** Parses `squeue -h -r -o '%i|%T|%r|%N'` output (one line per array task). */
-export function parseSqueue(text: string): QueuedTask[] {
-  return text
+/** The non-empty lines of `|`-separated output (squeue -o '%a|%b', sacct -P), split into fields. */
+const pipeRows = (text: string): string[][] =>
+  text
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '')
-    .map((l) => {
-      const [id = '', state = '', reason = '', node = ''] = l.split('|');
-      return { id, state, reason, node };
-    });
+    .map((l) => l.split('|'));
+
+/** Parses `squeue -h -r -o '%i|%T|%r|%N'` output (one line per array task). */
+export function parseSqueue(text: string): QueuedTask[] {
+  return pipeRows(text).map(([id = '', state = '', reason = '', node = '']) => ({ id, state, reason, node }));
 }
 
 /** The tasks of these jobs that Slurm still has (pending, running, completing, ...), or null if squeue cannot tell. */
@@ -72,14 +73,8 @@ export interface AccountedTask {
 
 /** Parses `sacct -n -P -X -o JobID,State,ExitCode` output. */
 export function parseSacct(text: string): AccountedTask[] {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .map((l) => {
-      const [id = '', state = '', exitCode = ''] = l.split('|');
-      return { id, state: state.split(' ')[0]!, exitCode };
-    });
+  // "CANCELLED by 0" is CANCELLED.
+  return pipeRows(text).map(([id = '', state = '', exitCode = '']) => ({ id, state: state.split(' ')[0]!, exitCode }));
 }
 
 /** The final states that Slurm's accounting kept for these jobs, or null where accounting is off. */

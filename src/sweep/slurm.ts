@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { LOG_FILE } from '../util/run-folder.js';
-import { cliCommand, executeSweep, STOP_SIGNALS } from './executor.js';
+import { cliCommand, executeSweep, signalExitCode, STOP_SIGNALS } from './executor.js';
 import { readManifest, runPaths, updateManifest, type Manifest, type ManifestRun } from './manifest.js';
 import { accountedTasks, queuedTasks, slurmCommand, type AccountedTask, type QueuedTask } from './queue.js';
 
@@ -324,11 +324,11 @@ export async function runTask(sweepDir: string, p: { index?: number; retries: nu
     say(`topoprobe: ${run.name} checkpointed before the time limit; requeueing task ${task}`);
     const r = slurmCommand('scontrol', ['requeue', task]);
     if (!r.ok) say(`topoprobe: could not requeue (${r.reason}); submit the sweep again to continue it`);
-    return 128 + 10;
+    return signalExitCode(stoppedBy);
   }
   if (stoppedBy) {
     say(`topoprobe: ${run.name} stopped by ${stoppedBy} at a checkpoint; a requeued or resubmitted task resumes it`);
-    return stoppedBy === 'SIGINT' ? 130 : stoppedBy === 'SIGHUP' ? 129 : 143;
+    return signalExitCode(stoppedBy);
   }
   if (after.status === 'completed') {
     say(`topoprobe: ${run.name} completed`);
