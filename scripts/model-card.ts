@@ -10,13 +10,16 @@
  * training metrics, both measure.json files, the corpus manifest), the measured X_ssp probes (probes/, so
  * that the folder also serves as a `select.from` measure run), draws measure.svg/png (both runs'
  * curves) and writes README.md, the model card, with every number read from those files.
+ *
+ * `--pretrain` may also be a model folder this script wrote (it holds the run's provenance files), to
+ * rewrite the card after measuring again: `--pretrain models/mini --out models/mini`.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { TopLevelSpec } from 'vega-lite';
-import { renderVegaLite, SUBMODULE_AXIS_TITLE, MSE_AXIS_TITLE } from '../src/probe/plot.js';
+import { plotMeasure } from '../src/probe/plot.js';
+import { measurePlotOptions } from '../src/probe/measure.js';
 import type { PretrainResult } from '../src/train/pretrain.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { CONFIG_FILE, MEASURE_FILE, METRICS_FILE, RESULTS_FILE, measuredProbePath, readMeasureJson } from '../src/util/run-folder.js';
@@ -43,69 +46,63 @@ const readJson = <T>(path: string): T => {
 };
 
 const runDir = resolve(args.pretrain);
-const results = readJson<PretrainResult>(join(runDir, RESULTS_FILE));
+// A pretrain run folder, or a model folder written by this script (its provenance files renamed).
+const fromCard = existsSync(join(runDir, 'pretrain_results.json'));
+const runFile = (name: string, cardName: string) => join(runDir, fromCard ? cardName : name);
+const results = readJson<PretrainResult>(runFile(RESULTS_FILE, 'pretrain_results.json'));
 if (results.status !== 'completed' || !results.modelDir) throw new Error(`${runDir}: the run did not complete`);
+const modelDir = fromCard ? runDir : results.modelDir;
 const measured = readMeasureJson(args.measure, '--measure');
 const control = readMeasureJson(args.control, '--control');
-const manifestPath = resolve(args.corpus ?? join(dirname(results.corpus.files[0]!.path), 'manifest.json'));
+const manifestPath = resolve(args.corpus ?? (fromCard ? join(runDir, 'corpus_manifest.json') : join(dirname(results.corpus.files[0]!.path), 'manifest.json')));
 const manifest = readJson<{ files: Record<string, { lines: number; words: number; sources: string[]; dropped_overlap: number; duplicates_removed: number }>; total: { lines: number; words: number } }>(manifestPath);
 
 // 1. The model folder and the provenance files.
 const out = resolve(args.out);
 mkdirSync(out, { recursive: true });
-for (const f of readdirSync(results.modelDir)) if (statSync(join(results.modelDir, f)).isFile()) copyFileSync(join(results.modelDir, f), join(out, f));
+const copy = (from: string, to: string) => {
+  if (resolve(from) !== resolve(to)) copyFileSync(from, to);
+};
+if (!fromCard) for (const f of readdirSync(modelDir)) if (statSync(join(modelDir, f)).isFile()) copy(join(modelDir, f), join(out, f));
 const provenance: Array<[string, string]> = [
-  [join(runDir, CONFIG_FILE), 'pretrain_config.yaml'],
-  [join(runDir, RESULTS_FILE), 'pretrain_results.json'],
-  [join(runDir, METRICS_FILE), 'pretrain_metrics.jsonl'],
+  [runFile(CONFIG_FILE, 'pretrain_config.yaml'), 'pretrain_config.yaml'],
+  [runFile(RESULTS_FILE, 'pretrain_results.json'), 'pretrain_results.json'],
+  [runFile(METRICS_FILE, 'pretrain_metrics.jsonl'), 'pretrain_metrics.jsonl'],
   [join(resolve(args.measure), MEASURE_FILE), MEASURE_FILE],
   [join(resolve(args.control), MEASURE_FILE), 'measure_reinitialized.json'],
   [manifestPath, 'corpus_manifest.json'],
 ];
-for (const [from, to] of provenance) copyFileSync(from, join(out, to));
+for (const [from, to] of provenance) copy(from, join(out, to));
 // The X_ssp probes, so that `select: {from: models/mini, by: x_ssp}` (and guidance from a trained probe) works.
 mkdirSync(dirname(measuredProbePath(out, 0, 'x_ssp')), { recursive: true });
 for (const r of measured.rows) {
-  if (r.x_ssp !== null) copyFileSync(measuredProbePath(resolve(args.measure), r.submodule, 'x_ssp'), measuredProbePath(out, r.submodule, 'x_ssp'));
+  for (const metric of ['x_ssp', 'distance']) {
+    const from = measuredProbePath(resolve(args.measure), r.submodule, metric);
+    if (existsSync(from)) copy(from, measuredProbePath(out, r.submodule, metric));
+  }
 }
 
-// 2. The measure curves of both runs in one chart.
-const LABELS = { x_sp: 'X_sp', x_ssp: 'X_ssp', x_essp: 'X_essp' } as const;
-const long = [
-  ...measured.rows.flatMap((r) => (['x_sp', 'x_ssp', 'x_essp'] as const).map((m) => ({ submodule: r.submodule, metric: LABELS[m], weights: 'pretrained', mse: r[m] }))),
-  ...control.rows.flatMap((r) => (['x_sp', 'x_ssp', 'x_essp'] as const).map((m) => ({ submodule: r.submodule, metric: LABELS[m], weights: 'reinitialised', mse: r[m] }))),
-].filter((d) => d.mse !== null);
-const spec: TopLevelSpec = {
-  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: `${args.name}: held-out probe MSE per submodule (${measured.mode} mode), trained vs reinitialised weights`,
-  data: { values: long },
-  facet: { column: { field: 'metric', type: 'nominal', title: null, sort: ['X_sp', 'X_ssp', 'X_essp'] } },
-  spec: {
-    width: 220,
-    height: 200,
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'submodule', type: 'ordinal', title: SUBMODULE_AXIS_TITLE, axis: { labelAngle: 0 } },
-      y: { field: 'mse', type: 'quantitative', title: MSE_AXIS_TITLE, scale: { zero: false } },
-      color: { field: 'weights', type: 'nominal', title: 'weights', scale: { range: ['#4c78a8', '#bab0ac'] } },
-    },
-  },
-  resolve: { scale: { y: 'independent' } },
-};
-await renderVegaLite(spec, join(out, 'measure'));
+// 2. The measure curves of both runs in one chart (the measure plot with the control beside it).
+await plotMeasure(measured.rows, join(out, 'measure'), { ...measurePlotOptions(measured, control), title: `${args.name}: structural probes per submodule (${measured.mode} mode), trained vs reinitialised weights` });
 
 // 3. The model card.
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const config = readFileSync(join(runDir, CONFIG_FILE), 'utf8');
+const config = readFileSync(runFile(CONFIG_FILE, 'pretrain_config.yaml'), 'utf8');
 const bytes = statSync(join(out, 'model.safetensors')).size;
 const corpusRows = Object.entries(manifest.files).map(([file, m]) => `| ${file} | ${m.sources.map((s) => s.split('/').slice(-2).join('/')).join(', ')} | ${m.lines.toLocaleString('en')} | ${m.words.toLocaleString('en')} | ${m.dropped_overlap.toLocaleString('en')} | ${m.duplicates_removed.toLocaleString('en')} |`);
 const probeRows = measured.rows.map((r) => {
   const c = control.rows.find((x) => x.submodule === r.submodule);
   return `| ${r.submodule} | ${f4(r.x_sp)} | ${f4(c?.x_sp)} | ${f4(r.spearman)} | ${f4(c?.spearman)} | ${f4(r.x_ssp)} | ${f4(c?.x_ssp)} | ${f4(r.x_essp)} | ${f4(c?.x_essp)} |`;
 });
+const distanceRows = measured.rows.map((r) => {
+  const c = control.rows.find((x) => x.submodule === r.submodule);
+  return `| ${r.submodule} | ${f4(r.uuas)} | ${f4(c?.uuas)} | ${f4(r.distance_spearman)} | ${f4(c?.distance_spearman)} |`;
+});
 const bestSp = measured.rows.filter((r) => r.x_sp !== null).sort((a, b) => a.x_sp! - b.x_sp!)[0]!;
 const controlBestSp = control.rows.filter((r) => r.x_sp !== null).sort((a, b) => a.x_sp! - b.x_sp!)[0]!;
+const bestUuas = measured.rows.filter((r) => r.uuas !== null).sort((a, b) => b.uuas! - a.uuas!)[0];
+const controlBestUuas = control.rows.filter((r) => r.uuas !== null).sort((a, b) => b.uuas! - a.uuas!)[0];
 const hours = results.wall_time_s / 3600;
 
 const card = `---
@@ -164,7 +161,15 @@ ${args['measure-command']}
 ${probeRows.join('\n')}
 
 The best X_sp is ${f4(bestSp.x_sp)} at submodule ${bestSp.submodule}; the reinitialised control's best is ${f4(controlBestSp.x_sp)} (submodule ${controlBestSp.submodule}).
+${measured.rows.some((r) => r.uuas !== null) ? `
+The distance probe (Hewitt & Manning 2019), trained on the same EWT splits: UUAS is the share of gold dependency edges that the minimum spanning tree of its predicted word distances recovers (punctuation left out), distance Spearman the per-word correlation of predicted and gold tree distances averaged per sentence length (5-50), both on EWT test.
 
+| submodule | UUAS | UUAS reinit. | distance Spearman | distance Spearman reinit. |
+|---:|---:|---:|---:|---:|
+${distanceRows.join('\n')}
+${bestUuas ? `
+The best UUAS is ${f4(bestUuas.uuas)} at submodule ${bestUuas.submodule}; the reinitialised control's best is ${f4(controlBestUuas?.uuas)}${controlBestUuas ? ` (submodule ${controlBestUuas.submodule})` : ''}.
+` : ''}` : ''}
 ![measure curves](measure.png)
 
 ## Limitations

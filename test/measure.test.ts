@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, haveData } from './helpers.js';
-import { DepthProbe } from '../src/probe/probe.js';
+import { DepthProbe, DistanceProbe } from '../src/probe/probe.js';
 import { initBackend } from '../src/backend/index.js';
 
 interface MeasureJson {
@@ -41,7 +41,9 @@ describe('topoprobe measure', function () {
     const result = JSON.parse(readFileSync(join(dir, 'measure.json'), 'utf8')) as MeasureJson;
     expect(result.rows.map((r) => r.submodule)).to.deep.equal([0, 1, 2]);
     for (const r of result.rows) {
-      for (const k of ['x_sp', 'x_ssp', 'x_essp', 'spearman', 'root_acc']) expect(r[k], k).to.be.a('number');
+      for (const k of ['x_sp', 'x_ssp', 'x_essp', 'spearman', 'root_acc', 'uuas', 'distance_spearman']) expect(r[k], k).to.be.a('number');
+      expect(r.uuas).to.be.within(0, 1);
+      expect(r.distance_spearman).to.be.within(-1, 1);
     }
     // One encoder pass per sentence: at most 12 per split (some may be skipped as too long), 3 splits, 2 data sets.
     const sentences = Object.values(result.datasets).flatMap((d) => [d.train, d.dev, d.test]);
@@ -49,15 +51,22 @@ describe('topoprobe measure', function () {
     for (const n of sentences) expect(n).to.be.within(10, 12);
     expect(result.encoder_passes).to.equal(sentences.reduce((a, b) => a + b, 0));
     const csv = readFileSync(join(dir, 'measure.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).to.match(/^submodule,x_sp,x_ssp,x_essp,spearman,root_acc,/);
+    expect(csv[0]).to.match(/^submodule,x_sp,x_ssp,x_essp,spearman,root_acc,uuas,distance_spearman,/);
     expect(csv).to.have.length(4);
-    expect(readdirSync(join(dir, 'probes'))).to.have.length(9);
+    // Per submodule the three depth probes and the distance probe.
+    expect(readdirSync(join(dir, 'probes')).sort()).to.deep.equal([0, 1, 2].flatMap((s) => ['distance', 'x_essp', 'x_sp', 'x_ssp'].map((m) => `sub-${s}-${m}.safetensors`)).sort());
+    const { probe: distance, metadata: distanceMeta } = DistanceProbe.load(join(dir, 'probes', 'sub-1-distance.safetensors'));
+    expect(distance.rank).to.equal(32);
+    expect(distanceMeta).to.include({ submodule: '1', metric: 'distance', probe: 'distance' });
+    distance.dispose();
     await initBackend('cpu');
     const { probe, metadata } = DepthProbe.load(join(dir, 'probes', 'sub-2-x_ssp.safetensors'));
     expect(probe.rank).to.equal(32);
     expect(metadata).to.include({ submodule: '2', metric: 'x_ssp', mode: 'clean' });
     probe.dispose();
     expect(readFileSync(join(dir, 'config.yaml'), 'utf8')).to.match(/mode: clean/);
+    // The resolved config says the distance probe was on (its default with x_sp).
+    expect(readFileSync(join(dir, 'config.yaml'), 'utf8')).to.match(/^distance: true$/m);
     expect(readFileSync(join(dir, 'log.jsonl'), 'utf8').split('\n')[0]).to.match(/^\{"level":30/);
     const other = JSON.parse(readFileSync(join(scratch, 'b', 'measure.json'), 'utf8')) as MeasureJson;
     expect(other.rows).to.deep.equal(result.rows);
@@ -72,6 +81,29 @@ describe('topoprobe measure', function () {
     const pool = result.datasets.pool!;
     expect(result.rows[0]!.ssp_test_tokens).to.equal(pool.test * pool.pad_to);
     expect(result.rows[0]!.x_sp).to.equal(null);
+    // No gold trees read, so no distance probe.
+    expect(result.rows[0]!.uuas).to.equal(null);
+    expect(readdirSync(join(scratch, 'p', 'probes'))).to.deep.equal(['sub-2-x_ssp.safetensors']);
+  });
+
+  it('draws the control run beside this one, and redraws a finished run with --plot', async () => {
+    const config = writeConfig('submodules: [0, 2]\nmetrics: [x_sp]\n');
+    const control = await cli(['measure', '--config', config, '--name', 'reinit', '--set', 'reinitialize=true']);
+    expect(control.code, control.stderr).to.equal(0);
+    const main = await cli(['measure', '--config', config, '--name', 'trained', '--control', join(scratch, 'reinit')]);
+    expect(main.code, main.stderr).to.equal(0);
+    const svg = readFileSync(join(scratch, 'trained', 'measure.svg'), 'utf8');
+    expect(svg).to.contain('reinitialised');
+    expect(svg).to.contain('trained');
+    expect(readFileSync(join(scratch, 'trained', 'config.yaml'), 'utf8')).to.contain(`control: ${join(scratch, 'reinit')}`);
+    // --plot redraws from measure.json alone: without the control the legend of weights is gone.
+    const again = await cli(['measure', '--plot', join(scratch, 'trained')]);
+    expect(again.code, again.stderr).to.equal(0);
+    expect(readFileSync(join(scratch, 'trained', 'measure.svg'), 'utf8')).to.not.contain('reinitialised');
+    const missing = await cli(['measure', '--config', config, '--name', 'x', '--control', join(scratch, 'nope')]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.match(/control: .*nope.*measure\.json not found/);
+    expect(existsSync(join(scratch, 'x'))).to.equal(false);
   });
 
   for (const [what, extra, sets, message] of [

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { depthSpearman, mse, rootAccuracy } from '../src/probe/metrics.js';
+import { depthSpearman, distanceSpearman, mse, rootAccuracy, uuas } from '../src/probe/metrics.js';
+import { type ConlluSentence, goldDistances } from '../src/data/conllu.js';
 import { mean, pearson, rank, spearman, std } from '../src/util/stats.js';
 import { Rng } from '../src/util/random.js';
 import { expectError } from './helpers.js';
@@ -165,5 +166,231 @@ describe('metrics: rootAccuracy', () => {
     expectError(() => rootAccuracy([{ pred: [1, 2], goldRoot: 0, exclude: [true] }]), 'sentences[0].exclude');
     expectError(() => rootAccuracy([{ pred: [], goldRoot: 0 }]), 'sentences[0]', 'no words');
     expectError(() => rootAccuracy([{ pred: [1, NaN], goldRoot: 0 }]), 'sentences[0].pred[1]');
+  });
+});
+
+/** The distances along a chain of n words: |i - j|. */
+const chain = (n: number): number[][] => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => Math.abs(i - j)));
+
+/** A random tree of n words as a sentence: the words in a random order, each attached to an earlier one. */
+function randomTree(rng: Rng, n: number): ConlluSentence {
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  const heads = new Array<number>(n).fill(0);
+  for (let k = 1; k < n; k++) heads[order[k]!] = order[rng.int(k)]! + 1;
+  return {
+    words: heads.map((head, i) => ({ index: i + 1, form: `w${i + 1}`, upos: 'X', xpos: 'X', head, deprel: 'dep' })),
+    line: 1,
+  };
+}
+
+/** structural-probes' tree: ordered pairs of kept words stably sorted by distance, kept when they join two components. */
+function kruskalEdges(d: ArrayLike<ArrayLike<number>>, keep: readonly boolean[]): string[] {
+  const n = d.length;
+  const pairs: Array<[number, number, number]> = [];
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (keep[i] && keep[j]) pairs.push([i, j, d[i]![j]!]);
+  pairs.sort((x, y) => x[2] - y[2]);
+  const parent = Array.from({ length: n }, (_, i) => i);
+  const find = (v: number): number => (parent[v] === v ? v : find(parent[v]!));
+  const edges: string[] = [];
+  for (const [i, j] of pairs) {
+    if (find(i) === find(j)) continue;
+    parent[find(i)] = find(j);
+    edges.push(`${Math.min(i, j)}-${Math.max(i, j)}`);
+  }
+  return edges;
+}
+
+describe('metrics: uuas and distanceSpearman (distance probe)', () => {
+  // Sentence A: the gold tree is the chain 0-1-2-3-4. The predicted matrix's spanning tree is
+  // 2-3 (0.9), 0-1 (1.0), 1-2 (1.1), 2-4 (1.2): 3 of the 4 gold edges (3-4 is missed).
+  const a = {
+    gold: chain(5),
+    pred: [
+      [0, 1.0, 2.5, 3.1, 2.9],
+      [1.0, 0, 1.1, 2.2, 2.4],
+      [2.5, 1.1, 0, 0.9, 1.2],
+      [3.1, 2.2, 0.9, 0, 1.5],
+      [2.9, 2.4, 1.2, 1.5, 0],
+    ],
+  };
+  // Sentence B: word 1 heads words 0, 2, 3 and the punctuation word 4. Over words 0..3 the gold tree is
+  // 0-1, 1-2, 1-3; the prediction's is 2-3 (0.8), 0-1 (1.0), 1-2 (1.3): 2 of 3. The punctuation word is
+  // predicted 0.1 from everything, so were it kept the predicted tree would be the star around it.
+  const b = {
+    gold: [
+      [0, 1, 2, 2, 2],
+      [1, 0, 1, 1, 1],
+      [2, 1, 0, 2, 2],
+      [2, 1, 2, 0, 2],
+      [2, 1, 2, 2, 0],
+    ],
+    pred: [
+      [0, 1.0, 2.0, 2.6, 0.1],
+      [1.0, 0, 1.3, 1.9, 0.1],
+      [2.0, 1.3, 0, 0.8, 0.1],
+      [2.6, 1.9, 0.8, 0, 0.1],
+      [0.1, 0.1, 0.1, 0.1, 0],
+    ],
+    exclude: [false, false, false, false, true],
+  };
+
+  it('uuas: hand-counted edges, punctuation left out of both trees', () => {
+    expect(uuas([a, b])).to.deep.equal({ value: 5 / 7, correct: 5, total: 7 });
+    expect(uuas([a])).to.deep.equal({ value: 3 / 4, correct: 3, total: 4 });
+    // keeping the punctuation word: gold 0-1, 1-2, 1-3, 1-4 against the star 0-4, 1-4, 2-4, 3-4: only 1-4
+    expect(uuas([a, { pred: b.pred, gold: b.gold }])).to.deep.equal({ value: 4 / 8, correct: 4, total: 8 });
+    // the gold matrix of sentence B is goldDistances of its tree
+    const heads = [2, 0, 2, 2, 2];
+    const words = heads.map((head, i) => ({ index: i + 1, form: 'w', upos: i === 4 ? 'PUNCT' : 'X', xpos: 'X', head, deprel: 'dep' }));
+    expect(goldDistances({ words, line: 1 })).to.deep.equal(b.gold);
+  });
+
+  it('uuas: typed-array rows, and an asymmetric prediction read through the smaller entry', () => {
+    const rows = a.pred.map((row) => Float32Array.from(row));
+    expect(uuas([{ pred: rows, gold: a.gold }])).to.deep.equal({ value: 3 / 4, correct: 3, total: 4 });
+    // 3-4 predicted 0.3 one way and 5 the other: the smaller entry makes it the lightest edge, and the
+    // tree 3-4, 2-3, 0-1, 1-2 is the gold chain (the larger entry or the mean, 2.65, would leave 3 of 4)
+    rows[4]![3] = 0.3;
+    rows[3]![4] = 5;
+    expect(uuas([{ pred: rows, gold: a.gold }])).to.deep.equal({ value: 1, correct: 4, total: 4 });
+  });
+
+  it('uuas: a prediction that orders the gold distances, up to noise under half the gap, is perfect', () => {
+    const rng = new Rng(31);
+    let expectedTotal = 0;
+    const sentences = [];
+    for (let t = 0; t < 60; t++) {
+      const n = 2 + rng.int(25);
+      const tree = randomTree(rng, n);
+      const gold = goldDistances(tree);
+      // gold distances doubled are 2 apart; noise in (-0.95, 0.95), different in each direction
+      const pred = gold.map((row) => row.map((g) => 2 * g + (rng.uniform() * 1.9 - 0.95)));
+      // leaving out some leaves keeps the rest a tree (the root, never a leaf here, stays)
+      const isLeaf = Array.from({ length: n }, (_, i) => !tree.words.some((w) => w.head === i + 1));
+      const exclude = isLeaf.map((leaf) => t % 2 === 1 && leaf && rng.uniform() < 0.5);
+      const kept = exclude.filter((e) => !e).length;
+      expectedTotal += Math.max(0, kept - 1);
+      sentences.push({ pred, gold, exclude });
+    }
+    const r = uuas(sentences);
+    expect(r.total).to.equal(expectedTotal);
+    expect(r.correct).to.equal(expectedTotal);
+    expect(r.value).to.equal(1);
+  });
+
+  it('uuas: agrees with structural-probes\' Kruskal on random predictions (ties in the gold matrix included)', () => {
+    const rng = new Rng(32);
+    let correct = 0;
+    let total = 0;
+    const sentences = [];
+    for (let t = 0; t < 80; t++) {
+      const n = 1 + rng.int(15);
+      const gold = goldDistances(randomTree(rng, n));
+      const pred = gold.map((row) => row.map(() => rng.uniform()));
+      pred.forEach((row, i) => row.forEach((_, j) => j < i && (row[j] = pred[j]![i]!)));
+      const exclude = Array.from({ length: n }, () => rng.uniform() < 0.25); // internal words too
+      const keep = exclude.map((e) => !e);
+      const goldEdges = kruskalEdges(gold, keep);
+      const predEdges = new Set(kruskalEdges(pred, keep));
+      correct += goldEdges.filter((e) => predEdges.has(e)).length;
+      total += goldEdges.length;
+      sentences.push({ pred, gold, exclude });
+    }
+    expect(uuas(sentences)).to.deep.equal({ value: correct / total, correct, total });
+  });
+
+  it('uuas: NaN with nothing to count; rejects bad shapes and NaN between kept words, naming the sentence', () => {
+    expect(uuas([]).value).to.be.NaN;
+    const none = uuas([{ pred: [[0]], gold: [[0]] }, { pred: b.pred, gold: b.gold, exclude: [true, true, true, true, false] }]);
+    expect(none).to.deep.include({ correct: 0, total: 0 });
+    expect(none.value).to.be.NaN;
+    expectError(() => uuas([a, { pred: b.pred.slice(1), gold: b.gold }]), 'uuas', 'sentences[1].pred', '4 rows');
+    expectError(() => uuas([{ pred: a.pred, gold: a.gold.map((r) => r.slice(1)) }]), 'sentences[0].gold[0]', '4 entries');
+    expectError(() => uuas([{ ...b, exclude: [true] }]), 'sentences[0].exclude', '1 entries');
+    const nan = b.pred.map((row) => row.slice());
+    nan[4]![0] = NaN; // between the excluded punctuation and word 0: ignored
+    expect(uuas([{ ...b, pred: nan }]).correct).to.equal(2);
+    nan[2]![3] = NaN;
+    expectError(() => uuas([a, { ...b, pred: nan }]), 'sentences[1].pred[2][3]', 'NaN');
+  });
+
+  // Rows of the chain of 5 (gold) against a prediction equal to it except in two rows:
+  // row 0 [0, 1, 2, 4, 3]: d^2 = 2, rho = 1 - 6 * 2 / (5 * 24) = 0.9; row 4 reversed: rho = -1.
+  // The sentence's rows: 0.9, 1, 1, 1, -1.
+  const s1 = { gold: chain(5), pred: chain(5).map((row) => row.slice()) };
+  s1.pred[0] = [0, 1, 2, 4, 3];
+  s1.pred[4] = [0, 1, 2, 3, 4];
+  const s2 = { gold: chain(5), pred: chain(5).map((row) => row.map((g) => 3 * g + 1)) }; // all rows 1
+  const s3 = { gold: chain(6), pred: chain(6).map((row) => row.map((g) => -g)) }; // all rows -1
+  const s4 = { gold: chain(4), pred: chain(4).map((row) => row.map((g) => -g)) }; // length 4: all rows -1
+
+  it('distanceSpearman: hand-computed rows, the self-distance included', () => {
+    const r = distanceSpearman([s1]);
+    expect(r.value).to.be.closeTo(2.9 / 5, 1e-12);
+    expect([...r.perLength.keys()]).to.deep.equal([5]);
+    expect(r.sentences).to.equal(1);
+    // a self-distance predicted largest: row 0 ranks [5, 1, 2, 3, 4] against [1..5], d^2 = 20, rho = 0
+    const self = { gold: chain(5), pred: chain(5).map((row) => row.slice()) };
+    self.pred[0]![0] = 5;
+    expect(distanceSpearman([self]).value).to.be.closeTo(4 / 5, 1e-12);
+  });
+
+  it('distanceSpearman: the mean of per-length means, not a pooled mean; lengths out of range ignored', () => {
+    const r = distanceSpearman([s1, s4, s2, s3]);
+    // length 5: the 10 rows of s1 and s2 -> (2.9 + 5) / 10 = 0.79; length 6: -1
+    expect([...r.perLength.keys()]).to.deep.equal([5, 6]);
+    expect(r.perLength.get(5)).to.be.closeTo(0.79, 1e-12);
+    expect(r.perLength.get(6)).to.be.closeTo(-1, 1e-12);
+    expect(r.value).to.be.closeTo((0.79 - 1) / 2, 1e-12); // pooled over rows it would be 1.9 / 16
+    expect(r.sentences).to.equal(3);
+    const wide = distanceSpearman([s1, s4, s2, s3], { minLength: 4 });
+    expect([...wide.perLength.keys()]).to.deep.equal([4, 5, 6]);
+    expect(wide.value).to.be.closeTo((-1 + 0.79 - 1) / 3, 1e-12);
+    expect(wide.sentences).to.equal(4);
+    const narrow = distanceSpearman([s1, s4, s2, s3], { maxLength: 5 });
+    expect(narrow.value).to.be.closeTo(0.79, 1e-12);
+    expect(narrow.sentences).to.equal(2);
+    const none = distanceSpearman([s4]);
+    expect(none.value).to.be.NaN;
+    expect(none.sentences).to.equal(0);
+  });
+
+  it('distanceSpearman: per length, the mean of the sentences\' mean row rho (random data)', () => {
+    const rng = new Rng(33);
+    const sentences = [];
+    const bySentence = new Map<number, number[]>();
+    for (let t = 0; t < 60; t++) {
+      const n = 3 + rng.int(8);
+      const gold = goldDistances(randomTree(rng, n));
+      const pred = gold.map((row) => row.map((g) => g + rng.normal()));
+      sentences.push({ pred, gold });
+      if (n < 5) continue;
+      const rhos = pred.map((row, i) => spearman(row, gold[i]!));
+      bySentence.set(n, [...(bySentence.get(n) ?? []), mean(rhos)]);
+    }
+    const r = distanceSpearman(sentences);
+    const lengths = [...bySentence.keys()].sort((x, y) => x - y);
+    expect([...r.perLength.keys()]).to.deep.equal(lengths);
+    for (const n of lengths) expect(r.perLength.get(n)).to.be.closeTo(mean(bySentence.get(n)!), 1e-12);
+    expect(r.value).to.be.closeTo(mean(lengths.map((n) => mean(bySentence.get(n)!))), 1e-12);
+  });
+
+  it('distanceSpearman: a constant row gives NaN, carried into its length and the value', () => {
+    const flat = { gold: chain(6), pred: chain(6).map((row) => row.slice()) };
+    flat.pred[2] = [1, 1, 1, 1, 1, 1];
+    const r = distanceSpearman([s1, flat]);
+    expect(r.perLength.get(5)).to.be.closeTo(0.58, 1e-12);
+    expect(r.perLength.get(6)).to.be.NaN;
+    expect(r.value).to.be.NaN;
+  });
+
+  it('distanceSpearman: rejects bad shapes, NaN entries and bad ranges', () => {
+    expectError(() => distanceSpearman([s1, { gold: chain(5), pred: chain(4) }]), 'distanceSpearman', 'sentences[1].pred');
+    expectError(() => distanceSpearman([{ gold: chain(5), pred: chain(5).map((r) => r.slice(1)) }]), 'sentences[0].pred[0]');
+    const nan = { gold: chain(5), pred: chain(5).map((r) => r.slice()) };
+    nan.pred[1]![3] = NaN;
+    expectError(() => distanceSpearman([nan]), 'sentences[0].pred[1][3]', 'NaN');
+    expectError(() => distanceSpearman([], { minLength: 10, maxLength: 5 }), 'distanceSpearman', 'maxLength');
+    expectError(() => distanceSpearman([], { minLength: 0 }), 'distanceSpearman', 'minLength');
   });
 });

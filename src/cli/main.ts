@@ -16,6 +16,7 @@ import { trainCommand } from './train.js';
 import { compareCommand } from './compare.js';
 import { sweepCommand } from './sweep.js';
 import { pretrainCommand } from './pretrain.js';
+import { inspectCommand } from './inspect.js';
 import { takeExitCode } from './exit-code.js';
 
 export interface GlobalArgs {
@@ -34,6 +35,7 @@ const COMMANDS: ReadonlyArray<CommandModule<never, never>> = [
   compareCommand,
   sweepCommand,
   pretrainCommand,
+  inspectCommand,
 ] as never;
 
 /** The command names, e.g. `train` of `train [options]`. */

@@ -239,6 +239,55 @@ export function goldDepths(sentence: ConlluSentence, root: 0 | 1 = 1): number[] 
   return depths;
 }
 
+/**
+ * The gold tree distances of Hewitt & Manning's distance probe: an n x n matrix whose [i][j] entry is the
+ * number of edges on the path between words i and j in the dependency tree, the tree taken as undirected
+ * (word i is joined to its head, word `words[i].head - 1`; the root's HEAD 0 joins it to nothing). The
+ * matrix is symmetric with a zero diagonal. Computed by a breadth-first search from every word, O(n^2).
+ * Throws when the HEADs do not form a tree (a HEAD out of range, no root or several, a cycle).
+ */
+export function goldDistances(sentence: ConlluSentence): number[][] {
+  const { words } = sentence;
+  const n = words.length;
+  const notTree = (why: string): string => `sentence at line ${sentence.line}${describeId(sentence.id)} is not a tree: ${why}`;
+  const neighbours: number[][] = Array.from({ length: n }, () => []);
+  let roots = 0;
+  for (let w = 0; w < n; w++) {
+    const head = words[w]!.head;
+    check(Number.isInteger(head) && head >= 0 && head <= n, () => notTree(`word ${w + 1} has HEAD ${head}, not in 0..${n}`));
+    if (head === 0) {
+      roots++;
+      continue;
+    }
+    check(head !== w + 1, () => notTree(`word ${w + 1} is its own head`));
+    neighbours[w]!.push(head - 1);
+    neighbours[head - 1]!.push(w);
+  }
+  check(n === 0 || roots === 1, () => notTree(`${roots} words have HEAD 0; a tree has exactly one root`));
+
+  // With one root there are n - 1 head links, so the words form a tree exactly when they are connected.
+  const dist: number[][] = [];
+  const queue = new Int32Array(n);
+  for (let start = 0; start < n; start++) {
+    const row = new Array<number>(n).fill(-1);
+    row[start] = 0;
+    queue[0] = start;
+    let head = 0;
+    let tail = 1;
+    while (head < tail) {
+      const v = queue[head++]!;
+      for (const u of neighbours[v]!) {
+        if (row[u] !== -1) continue;
+        row[u] = row[v]! + 1;
+        queue[tail++] = u;
+      }
+    }
+    check(tail === n, () => notTree(`word ${row.indexOf(-1) + 1} is not connected to word ${start + 1} (the HEADs form a cycle)`));
+    dist.push(row);
+  }
+  return dist;
+}
+
 /** The 0-based index of the sentence's root word (the one with HEAD 0). */
 export function goldRootIndex(sentence: ConlluSentence): number {
   const roots = sentence.words.flatMap((w, i) => (w.head === 0 ? [i] : []));

@@ -24,6 +24,16 @@ export const measureConfigSchema = z
     submodules: z.union([z.literal('all'), z.array(z.number().int().nonnegative()).nonempty()]).default('all'),
     metrics: z.array(z.enum(METRICS)).nonempty().default([...METRICS]),
     /**
+     * Hewitt & Manning's distance probe (UUAS and distance Spearman per submodule), trained on the same
+     * gold trees as X_sp. Default: on when x_sp is measured (the resolved config says which).
+     */
+    distance: z.boolean().optional(),
+    /**
+     * A measure run folder to draw beside this one in the measure plot, normally the random-encoder
+     * control (the same config with `reinitialize: true`).
+     */
+    control: z.string().min(1).optional(),
+    /**
      * clean (default): only real word pieces are scored. paper: the authors' choices: [CLS], [SEP] and pad
      * positions are scored too, every sentence is padded to the longest of its whole set, and specials and
      * pads get gold depth 2.

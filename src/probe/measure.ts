@@ -7,8 +7,10 @@
  *      submodules, cached as float16 on disk (the authors re-run BERT for every epoch of every layer).
  *   3. For each submodule, train one depth probe per metric on its cached states (src/probe/train.ts),
  *      pick the epoch by dev MSE and report the MSE on the test sentences; for X_sp also Spearman and root
- *      accuracy against the gold trees, as structural-probes reports them.
- *   4. Write the run folder: the resolved config, measure.csv/json, the probes (safetensors), a plot, a log.
+ *      accuracy against the gold trees, as structural-probes reports them; with the gold trees also one
+ *      distance probe (src/probe/distance.ts), scored by UUAS and distance Spearman.
+ *   4. Write the run folder: the resolved config, measure.csv/json, the probes (safetensors), a plot (with
+ *      another measure run, the random-encoder control, beside it when `control` names one), a log.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -17,14 +19,15 @@ import type { Logger } from 'pino';
 import type { MeasureConfig } from './config.js';
 import { trainProbe, heldOutMse, predictDepths, type ProbeExample } from './train.js';
 import { measureTarget } from './objective.js';
-import { depthSpearman, rootAccuracy } from './metrics.js';
-import { plotMeasure } from './plot.js';
+import { depthSpearman, distanceSpearman, rootAccuracy, uuas } from './metrics.js';
+import { trainDistanceProbe, distanceLoss, predictWordDistances, type DistanceExample } from './distance.js';
+import { plotMeasure, type PlotOptions } from './plot.js';
 import { StateCache } from './cache.js';
 import { scoredPositions, rowsAt } from './positions.js';
 import { loadModel } from '../model/load.js';
 import { BertModel } from '../model/bert.js';
 import type { BertTokenizer } from '../tokenize/tokenizer.js';
-import { readConllu, goldDepths, goldRootIndex, isPunctuation } from '../data/conllu.js';
+import { readConllu, goldDepths, goldDistances, goldRootIndex, isPunctuation } from '../data/conllu.js';
 import { probeSentencePool } from '../data/glue.js';
 import { encodeWords, spreadWordValues } from '../data/alignment.js';
 import { padBatch, disposeBatch } from '../data/batch.js';
@@ -32,7 +35,7 @@ import { dataDir as resolveDataDir } from '../data/paths.js';
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { CONFIG_FILE, LOG_FILE, MEASURE_CSV_FILE, measuredProbePath, timestampedName, writeMeasureJson, type MeasureRow } from '../util/run-folder.js';
+import { CONFIG_FILE, LOG_FILE, MEASURE_CSV_FILE, measuredProbePath, readMeasureJson, timestampedName, writeMeasureJson, type MeasureJson, type MeasureRow } from '../util/run-folder.js';
 import { configToYaml } from '../util/config.js';
 
 /** Depth given to [CLS], [SEP] and pads in the paper's mode, as in the authors' code. */
@@ -48,8 +51,10 @@ interface Item {
   positions: number[];
   /** Gold depth per scored position (X_sp only). */
   gold?: Float32Array;
-  /** Word-level evaluation data (X_sp test only): per scored position its word, gold per word, root, punctuation. */
+  /** Word-level data (EWT): per padded position its word (-1 for specials), gold depth per word, root, punctuation. */
   words?: { pieceWord: number[]; gold: number[]; root: number; punct: boolean[] };
+  /** Gold tree distances between the kept words, row-major (EWT, when the distance probe is measured). */
+  distances?: Float32Array;
 }
 
 interface Dataset {
@@ -81,7 +86,7 @@ function capAndShuffle<T>(items: T[], seed: number, max?: number): T[] {
 }
 
 /** Reads EWT and aligns words to pieces; gold depths per piece (specials 2). */
-function readEwt(config: MeasureConfig, dir: string, tokenizer: BertTokenizer, maxLength: number): Dataset {
+function readEwt(config: MeasureConfig, dir: string, tokenizer: BertTokenizer, maxLength: number, withDistances: boolean): Dataset {
   const ds: Dataset = { name: 'ewt', splits: { train: [], dev: [], test: [] }, padTo: 0, skipped: 0, truncated: 0 };
   for (const split of SPLITS) {
     const path = resolve(dir, config.data.ewt[split]);
@@ -101,14 +106,17 @@ function readEwt(config: MeasureConfig, dir: string, tokenizer: BertTokenizer, m
       const gold = goldDepths(s, config.root_depth).slice(0, kept);
       const perPiece = spreadWordValues(gold, enc.wordIndex, SPECIAL_DEPTH);
       const item: Item = { ids: enc.ids, positions: [], gold: Float32Array.from(perPiece) };
-      if (split === 'test') {
-        const root = goldRootIndex(s);
-        item.words = {
-          pieceWord: enc.wordIndex.map((w) => (w === null ? -1 : w)),
-          gold,
-          root: root < kept ? root : -1,
-          punct: s.words.slice(0, kept).map((w) => isPunctuation(w)),
-        };
+      const root = goldRootIndex(s);
+      item.words = {
+        pieceWord: enc.wordIndex.map((w) => (w === null ? -1 : w)),
+        gold,
+        root: root < kept ? root : -1,
+        punct: s.words.slice(0, kept).map((w) => isPunctuation(w)),
+      };
+      if (withDistances) {
+        const all = goldDistances(s);
+        item.distances = new Float32Array(kept * kept);
+        for (let i = 0; i < kept; i++) for (let j = 0; j < kept; j++) item.distances[i * kept + j] = all[i]![j]!;
       }
       ds.splits[split].push(item);
     }
@@ -198,6 +206,30 @@ function examplesFrom(cache: StateCache, key: string, items: Item[], hidden: num
   return out;
 }
 
+/**
+ * The distance probe's examples: the cached rows of each sentence's real word pieces (every scored
+ * position in clean mode; the paper's mode also caches specials and pads, which are left out here).
+ */
+function distanceExamplesFrom(examples: readonly ProbeExample[], items: Item[], hidden: number): DistanceExample[] {
+  return items.map((it, i) => {
+    const w = it.words!;
+    const rows = it.positions.flatMap((p, k) => ((w.pieceWord[p] ?? -1) >= 0 ? [k] : []));
+    const states = new Float32Array(rows.length * hidden);
+    rows.forEach((k, r) => states.set(examples[i]!.states.subarray(k * hidden, (k + 1) * hidden), r * hidden));
+    return { states, n: rows.length, pieceWord: Int32Array.from(rows.map((k) => w.pieceWord[it.positions[k]!]!)), words: w.gold.length, gold: it.distances };
+  });
+}
+
+/** UUAS (punctuation left out of the trees) and distance Spearman of a distance probe's test predictions. */
+function distanceScores(preds: number[][][], items: Item[]): { uuas: number; spearman: number } {
+  const sentences = items.map((it, i) => {
+    const m = it.words!.gold.length;
+    const gold = Array.from({ length: m }, (_, a) => Array.from(it.distances!.subarray(a * m, (a + 1) * m)));
+    return { pred: preds[i]!, gold, exclude: it.words!.punct };
+  });
+  return { uuas: uuas(sentences).value, spearman: distanceSpearman(sentences).value };
+}
+
 /** Word-level Spearman and root accuracy of an X_sp probe's test predictions. */
 function wordLevel(preds: Float32Array[], items: Item[]): { spearman: number; rootAcc: number } {
   const sentences: Array<{ pred: number[]; gold: number[] }> = [];
@@ -223,8 +255,28 @@ function wordLevel(preds: Float32Array[], items: Item[]): { spearman: number; ro
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
+const weightsLabel = (run: Pick<MeasureJson, 'model' | 'reinitialized'>, other?: Pick<MeasureJson, 'model'>): string =>
+  run.reinitialized ? 'reinitialised' : other !== undefined && other.model !== run.model ? run.model : 'trained';
+
+/** The measure plot's title and labels for a run and, optionally, the run drawn beside it (its control). */
+export function measurePlotOptions(run: Pick<MeasureJson, 'model' | 'reinitialized' | 'mode'>, control?: MeasureJson): PlotOptions {
+  const title = `${run.model}${run.reinitialized ? ' (reinitialised)' : ''}: structural probes per submodule (${run.mode} mode)`;
+  if (control === undefined) return { title };
+  return { title, label: weightsLabel(run, control), control: { rows: control.rows, label: weightsLabel(control, run) } };
+}
+
+/** Redraws a measure run's plot (measure.svg/png), with another measure run beside it when given. */
+export async function replotMeasure(runDir: string, controlDir?: string): Promise<string> {
+  const run = readMeasureJson(runDir, '--plot');
+  const control = controlDir !== undefined ? readMeasureJson(controlDir, '--control') : undefined;
+  const files = await plotMeasure(run.rows, join(resolve(runDir), 'measure'), measurePlotOptions(run, control));
+  return files.svg;
+}
+
 export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opts: { dataDir?: string; name?: string } = {}): Promise<MeasureResult> {
   const { log } = hooks;
+  config = { ...config, distance: config.distance ?? config.metrics.includes('x_sp') };
+  const control = config.control !== undefined ? readMeasureJson(config.control, 'control') : undefined;
   const dir = resolveDataDir(config.data.dir ?? opts.dataDir);
   const runName = config.name ?? opts.name ?? timestampedName('measure');
   const runDir = resolve(config.out_dir, runName);
@@ -261,9 +313,10 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     const submodules = config.submodules === 'all' ? Array.from({ length: n + 1 }, (_, i) => i) : [...new Set(config.submodules)].sort((a, b) => a - b);
     const maxLength = config.data.max_length;
     const wantSp = config.metrics.includes('x_sp');
+    const wantDistance = config.distance!;
     const wantPool = config.metrics.includes('x_ssp') || config.metrics.includes('x_essp');
     const datasets: Dataset[] = [];
-    if (wantSp) datasets.push(readEwt(config, dir, tokenizer, maxLength));
+    if (wantSp || wantDistance) datasets.push(readEwt(config, dir, tokenizer, maxLength, wantDistance));
     if (wantPool) datasets.push(readPool(config, dir, tokenizer, maxLength));
     for (const ds of datasets) {
       finishDataset(ds, config.mode);
@@ -293,11 +346,11 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     const pool = datasets.find((d) => d.name === 'pool');
     const rows: MeasureRow[] = [];
     mkdirSync(dirname(measuredProbePath(runDir, 0, 'x_ssp')), { recursive: true });
-    const jobs = submodules.length * config.metrics.length;
+    const jobs = submodules.length * (config.metrics.length + (wantDistance ? 1 : 0));
     let done = 0;
     for (const sub of submodules) {
       const row: MeasureRow = {
-        submodule: sub, x_sp: null, x_ssp: null, x_essp: null, spearman: null, root_acc: null,
+        submodule: sub, x_sp: null, x_ssp: null, x_essp: null, spearman: null, root_acc: null, uuas: null, distance_spearman: null,
         sp_train_sentences: ewt?.splits.train.length ?? 0, sp_test_sentences: ewt?.splits.test.length ?? 0, sp_test_tokens: 0,
         ssp_train_sentences: pool?.splits.train.length ?? 0, ssp_test_sentences: pool?.splits.test.length ?? 0, ssp_test_tokens: 0,
       };
@@ -327,6 +380,25 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
         log.info({ submodule: sub, metric, mse: scored.mse, bestEpoch: trained.bestEpoch }, `submodule ${sub}: ${metric} = ${scored.mse.toFixed(4)} (epoch ${trained.bestEpoch})`);
         hooks.onProgress?.('probes', ++done, jobs);
       }
+      if (wantDistance) {
+        const [train, dev, test] = SPLITS.map((s) => distanceExamplesFrom(examplesFrom(cache, `ewt-${s}-${sub}`, ewt!.splits[s], hidden), ewt!.splits[s], hidden)) as [DistanceExample[], DistanceExample[], DistanceExample[]];
+        const trained = await trainDistanceProbe(train, dev, {
+          hidden, rank: config.probe.rank, initRange: config.probe.init_range, lr: config.optimizer.lr,
+          epochs: config.epochs, batchSize: config.batch_size, seed: config.seed + sub,
+          onEpoch: ({ epoch, trainLoss, devMse }) => log.debug({ submodule: sub, metric: 'distance', epoch, trainLoss, devLoss: devMse }, `submodule ${sub} distance epoch ${epoch}: train ${trainLoss.toFixed(4)} dev ${devMse.toFixed(4)}`),
+        });
+        const testLoss = await distanceLoss(trained.probe, test);
+        const scores = distanceScores(await predictWordDistances(trained.probe, test), ewt!.splits.test);
+        row.uuas = finite(scores.uuas);
+        row.distance_spearman = finite(scores.spearman);
+        if (!wantSp) row.sp_test_tokens = test.reduce((a, e) => a + e.n, 0);
+        await trained.probe.save(measuredProbePath(runDir, sub, 'distance'), {
+          submodule: String(sub), metric: 'distance', mode: config.mode, model: config.model, best_epoch: String(trained.bestEpoch), test_loss: String(testLoss),
+        });
+        trained.probe.dispose();
+        log.info({ submodule: sub, metric: 'distance', loss: testLoss, uuas: scores.uuas, distanceSpearman: scores.spearman, bestEpoch: trained.bestEpoch }, `submodule ${sub}: distance probe UUAS ${scores.uuas.toFixed(4)}, Spearman ${scores.spearman.toFixed(4)} (L1 ${testLoss.toFixed(4)}, epoch ${trained.bestEpoch})`);
+        hooks.onProgress?.('probes', ++done, jobs);
+      }
       rows.push(row);
     }
 
@@ -345,7 +417,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
       datasets: Object.fromEntries(datasets.map((d) => [d.name, { train: d.splits.train.length, dev: d.splits.dev.length, test: d.splits.test.length, pad_to: d.padTo, skipped: d.skipped, truncated: d.truncated }])),
       rows,
     });
-    await plotMeasure(rows, join(runDir, 'measure'), { title: `${config.model}${config.reinitialize ? ' (reinitialised)' : ''}: structural probes per submodule (${config.mode} mode)` });
+    await plotMeasure(rows, join(runDir, 'measure'), measurePlotOptions({ model: config.model, reinitialized: config.reinitialize, mode: config.mode }, control));
     log.info(`results in ${runDir}`);
     return { runDir, rows, encoderPasses: passes };
   } finally {

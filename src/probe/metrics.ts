@@ -1,5 +1,5 @@
 /**
- * Evaluation metrics for depth probes.
+ * Evaluation metrics for depth and distance probes.
  *
  * The structural-probes code of Hewitt & Manning (2019) reports two numbers for a depth probe, and
  * Li, Yin & Lin (2023) add a third:
@@ -12,12 +12,17 @@
  * - MSE (`mse`): the paper measures how tree-like a submodule's norms are by the mean squared error
  *   between them and their tree labels (see labels.ts).
  *
+ * For a distance probe H&M report two more (see their doc comments): UUAS (`uuas`), how many of the gold
+ * tree's edges the minimum spanning tree of the predicted distances recovers, and a distance Spearman
+ * (`distanceSpearman`), averaged per sentence length as DSpr. is.
+ *
  * Spearman's rho is util/stats.ts's (scipy.stats.spearmanr: average ranks for ties); a sentence with a
  * constant prediction has an undefined (NaN) rho rather than an error, since a constant prediction is a
  * legitimate (if poor) probe output.
  */
 import { check } from '../util/errors.js';
 import { mean, spearman } from '../util/stats.js';
+import { minimumSpanningTree } from './tree.js';
 
 /**
  * Mean squared error between `pred` and `target` over the positions where `mask` is nonzero (all
@@ -67,15 +72,9 @@ export function depthSpearman(
   sentences: ReadonlyArray<{ pred: ArrayLike<number>; gold: ArrayLike<number> }>,
   opts: { minLength?: number; maxLength?: number } = {},
 ): DepthSpearmanResult {
-  const minLength = opts.minLength ?? 5;
-  const maxLength = opts.maxLength ?? 50;
-  check(Number.isInteger(minLength) && minLength >= 1, () => `depthSpearman: minLength must be a positive integer, got ${minLength}`);
-  check(
-    Number.isInteger(maxLength) && maxLength >= minLength,
-    () => `depthSpearman: maxLength must be an integer >= minLength (${minLength}), got ${maxLength}`,
-  );
-
+  const { minLength, maxLength } = lengthRange('depthSpearman', opts);
   const byLength = new Map<number, number[]>();
+  const counts = new Map<number, number>();
   sentences.forEach((s, i) => {
     check(
       s.pred.length === s.gold.length,
@@ -83,20 +82,9 @@ export function depthSpearman(
     );
     const n = s.pred.length;
     if (n < minLength || n > maxLength) return;
-    const rho = spearman(s.pred, s.gold);
-    const list = byLength.get(n);
-    if (list) list.push(rho);
-    else byLength.set(n, [rho]);
+    addToLength(byLength, counts, n, [spearman(s.pred, s.gold)]);
   });
-
-  const perLength = new Map<number, number>();
-  let counted = 0;
-  for (const n of [...byLength.keys()].sort((x, y) => x - y)) {
-    const rhos = byLength.get(n)!;
-    perLength.set(n, mean(rhos));
-    counted += rhos.length;
-  }
-  return { value: mean([...perLength.values()]), perLength, sentences: counted };
+  return averageByLength(byLength, counts);
 }
 
 /**
@@ -138,4 +126,135 @@ function argminWhere(xs: ArrayLike<number>, keep: (i: number) => boolean): numbe
     if (keep(i) && (best < 0 || xs[i]! < xs[best]!)) best = i;
   }
   return best;
+}
+
+/**
+ * H&M's UUAS (undirected unlabeled attachment score) for a distance probe, as structural-probes'
+ * `report_uuas_and_tikz` computes it: per sentence, the gold edges are the minimum spanning tree of the
+ * gold distance matrix and the predicted edges that of the predicted matrix, both over the words that
+ * are not excluded (H&M exclude punctuation, whose pairs they never look at); `correct` counts the gold
+ * edges that are also predicted (undirected) and `total` the gold edges, summed over all sentences (a
+ * sentence of k kept words has k - 1 of them); `value` is correct / total, NaN when total is 0. Every
+ * sentence counts, whatever its length. The trees are tree.ts's `minimumSpanningTree` (the weight of a
+ * pair is the smaller of its two entries; ties broken as H&M's sort breaks them on symmetric matrices).
+ *
+ * The gold matrix is usually `goldDistances` of the full sentence, so with an internal punctuation word
+ * left out the gold tree over the rest is the spanning tree of those tree distances, not the dependency
+ * tree itself, exactly as in H&M's code. Throws on a matrix that is not n x n, an `exclude` of the wrong
+ * length, or a NaN between two kept words, naming the sentence.
+ */
+export function uuas(
+  sentences: ReadonlyArray<{
+    pred: ReadonlyArray<ArrayLike<number>>;
+    gold: ReadonlyArray<ArrayLike<number>>;
+    exclude?: ArrayLike<boolean>;
+  }>,
+): { value: number; correct: number; total: number } {
+  let correct = 0;
+  let total = 0;
+  sentences.forEach((s, i) => {
+    const n = s.gold.length;
+    checkSquare('uuas', `sentences[${i}].gold`, s.gold, n);
+    checkSquare('uuas', `sentences[${i}].pred`, s.pred, n);
+    check(
+      s.exclude === undefined || s.exclude.length === n,
+      () => `uuas: sentences[${i}].exclude has ${s.exclude!.length} entries but the sentence has ${n} words`,
+    );
+    const keep = Array.from({ length: n }, (_, w) => !s.exclude?.[w]);
+    for (const [what, m] of [['gold', s.gold], ['pred', s.pred]] as const) {
+      for (let a = 0; a < n; a++) {
+        if (!keep[a]) continue;
+        for (let b = 0; b < n; b++) {
+          check(
+            a === b || !keep[b] || !Number.isNaN(m[a]![b]),
+            () => `uuas: sentences[${i}].${what}[${a}][${b}] is NaN`,
+          );
+        }
+      }
+    }
+    const goldEdges = minimumSpanningTree(s.gold, keep);
+    const predicted = new Set(minimumSpanningTree(s.pred, keep).map(([a, b]) => a * n + b));
+    for (const [a, b] of goldEdges) if (predicted.has(a * n + b)) correct++;
+    total += goldEdges.length;
+  });
+  return { value: total === 0 ? NaN : correct / total, correct, total };
+}
+
+/**
+ * H&M's distance Spearman (DSpr. for the distance probe), as structural-probes' `report_spearmanr`
+ * computes it for distances: for each sentence of n words and each word i, Spearman's rho between row i
+ * of the predicted matrix and row i of the gold one, over all n entries (the zero distance of the word to
+ * itself included, and punctuation not left out); all the rows of all the sentences of length n pooled
+ * into one list for length n and averaged; then the mean of those per-length means over the lengths in
+ * [minLength, maxLength] (inclusive, default 5..50) that occur. Since every sentence of length n adds n
+ * rows, a length's mean is also the mean of its sentences' mean rho. A constant row (in either matrix)
+ * has an undefined rho (NaN), which carries into its length's mean and the overall value as in
+ * depthSpearman. `sentences` in the result counts the sentences in range. Throws on a matrix that is not
+ * n x n or a NaN entry in a sentence in range, naming the sentence, and on a bad range.
+ */
+export function distanceSpearman(
+  sentences: ReadonlyArray<{ pred: ReadonlyArray<ArrayLike<number>>; gold: ReadonlyArray<ArrayLike<number>> }>,
+  opts: { minLength?: number; maxLength?: number } = {},
+): DepthSpearmanResult {
+  const { minLength, maxLength } = lengthRange('distanceSpearman', opts);
+  const byLength = new Map<number, number[]>();
+  const counts = new Map<number, number>();
+  sentences.forEach((s, i) => {
+    const n = s.gold.length;
+    checkSquare('distanceSpearman', `sentences[${i}].gold`, s.gold, n);
+    checkSquare('distanceSpearman', `sentences[${i}].pred`, s.pred, n);
+    if (n < minLength || n > maxLength) return;
+    for (const [what, m] of [['gold', s.gold], ['pred', s.pred]] as const) {
+      for (let a = 0; a < n; a++) {
+        for (let b = 0; b < n; b++) {
+          check(!Number.isNaN(m[a]![b]), () => `distanceSpearman: sentences[${i}].${what}[${a}][${b}] is NaN`);
+        }
+      }
+    }
+    addToLength(byLength, counts, n, Array.from({ length: n }, (_, w) => spearman(s.pred[w]!, s.gold[w]!)));
+  });
+  return averageByLength(byLength, counts);
+}
+
+/** Adds one sentence of length n (its rhos: one, or one per row) to the per-length pools. */
+function addToLength(byLength: Map<number, number[]>, counts: Map<number, number>, n: number, rhos: readonly number[]): void {
+  const list = byLength.get(n);
+  if (list) list.push(...rhos);
+  else byLength.set(n, [...rhos]);
+  counts.set(n, (counts.get(n) ?? 0) + 1);
+}
+
+/** The mean per length (ascending), the mean of those means, and the number of sentences pooled. */
+function averageByLength(byLength: Map<number, number[]>, counts: Map<number, number>): DepthSpearmanResult {
+  const perLength = new Map<number, number>();
+  let counted = 0;
+  for (const n of [...byLength.keys()].sort((x, y) => x - y)) {
+    perLength.set(n, mean(byLength.get(n)!));
+    counted += counts.get(n)!;
+  }
+  return { value: mean([...perLength.values()]), perLength, sentences: counted };
+}
+
+/** The [minLength, maxLength] range of the Spearman metrics (default 5..50), checked as depthSpearman checks it. */
+function lengthRange(fn: string, opts: { minLength?: number; maxLength?: number }): { minLength: number; maxLength: number } {
+  const minLength = opts.minLength ?? 5;
+  const maxLength = opts.maxLength ?? 50;
+  check(Number.isInteger(minLength) && minLength >= 1, () => `${fn}: minLength must be a positive integer, got ${minLength}`);
+  check(
+    Number.isInteger(maxLength) && maxLength >= minLength,
+    () => `${fn}: maxLength must be an integer >= minLength (${minLength}), got ${maxLength}`,
+  );
+  return { minLength, maxLength };
+}
+
+/** Checks that `m` is an n x n matrix (n rows, each of n entries). */
+function checkSquare(fn: string, what: string, m: ReadonlyArray<ArrayLike<number>>, n: number): void {
+  check(m.length === n, () => `${fn}: ${what} has ${m.length} rows but the gold matrix has ${n}`);
+  for (let r = 0; r < n; r++) {
+    const row = m[r];
+    check(
+      row !== undefined && row !== null && row.length === n,
+      () => `${fn}: ${what}[${r}] has ${row?.length ?? 'no'} entries; an n x n matrix needs ${n} (n = ${n})`,
+    );
+  }
 }

@@ -18,16 +18,34 @@ import { getLogger } from '../util/log.js';
 /** The PNG is the SVG rasterised at this zoom (resvg `fitTo: { mode: 'zoom' }`), i.e. 2x pixels per SVG unit. */
 export const PNG_ZOOM = 2;
 
-/** One row of a measure run: the three held-out MSEs of a submodule (0 = embeddings, i = layer i). */
+/**
+ * One row of a measure run, for one submodule (0 = embeddings, i = layer i): the held-out MSEs of the
+ * three probes and the held-out scores (depth Spearman, root accuracy, UUAS, distance Spearman).
+ * Missing, null or non-finite values are not drawn.
+ */
 export interface MeasureRow {
   submodule: number;
   x_sp?: number | null;
   x_ssp?: number | null;
   x_essp?: number | null;
+  spearman?: number | null;
+  root_acc?: number | null;
+  uuas?: number | null;
+  distance_spearman?: number | null;
+}
+
+/** Another measure run drawn in the same chart (dashed), e.g. the same architecture with reinitialised weights. */
+export interface MeasureControl {
+  rows: readonly MeasureRow[];
+  /** Its entry in the "weights" legend, e.g. "reinitialised". */
+  label: string;
 }
 
 export interface PlotOptions {
   title?: string;
+  /** The main run's entry in the "weights" legend (only shown with a control); default "this run". */
+  label?: string;
+  control?: MeasureControl;
 }
 
 export interface PlotFiles {
@@ -35,83 +53,184 @@ export interface PlotFiles {
   png: string;
 }
 
-/** The metrics in legend order, each with a fixed colour and point shape so every plot reads the same. */
-const METRICS = [
+type MetricKey = Exclude<keyof MeasureRow, 'submodule'>;
+
+interface Metric {
+  key: MetricKey;
+  label: string;
+  color: string;
+  shape: string;
+}
+
+/** The MSE metrics in legend order, each with a fixed colour and point shape so every plot reads the same. */
+const MSE_METRICS: readonly Metric[] = [
   { key: 'x_sp', label: 'X_sp', color: '#4c78a8', shape: 'circle' },
   { key: 'x_ssp', label: 'X_ssp', color: '#f58518', shape: 'square' },
   { key: 'x_essp', label: 'X_essp', color: '#54a24b', shape: 'triangle-up' },
-] as const;
+];
+
+/** The scores, likewise (colours and shapes distinct from the MSE metrics'). */
+const SCORE_METRICS: readonly Metric[] = [
+  { key: 'spearman', label: 'DSpr.', color: '#e45756', shape: 'diamond' },
+  { key: 'root_acc', label: 'root acc.', color: '#b279a2', shape: 'triangle-down' },
+  { key: 'uuas', label: 'UUAS', color: '#72b7b2', shape: 'cross' },
+  { key: 'distance_spearman', label: 'distance Spr.', color: '#9d755d', shape: 'triangle-right' },
+];
 
 export const SUBMODULE_AXIS_TITLE = 'submodule (0 = embeddings, i = layer i)';
 export const MSE_AXIS_TITLE = 'held-out MSE';
+export const SCORE_AXIS_TITLE = 'held-out score';
 
-/**
- * The Vega-Lite spec of the measure plot: one line (with points) per metric over the submodule index.
- * The data are in long form, `{ submodule, metric, mse }`, sorted by submodule then metric. A metric with
- * no value in any row is left out (and so out of the legend); a missing, null or non-finite value of a
- * present metric stays in as `mse: null`, which breaks that metric's line there and draws no point.
- */
-export function measureChartSpec(rows: readonly MeasureRow[], opts: PlotOptions = {}): TopLevelSpec {
-  if (rows.length === 0) throw new TopoprobeError('measure plot: no rows to plot');
+interface Panel {
+  /** The value field of the panel's long-form data. */
+  field: 'mse' | 'score';
+  title: string;
+  axisTitle: string;
+  height: number;
+  metrics: readonly Metric[];
+}
+
+const PANELS: readonly Panel[] = [
+  { field: 'mse', title: 'held-out MSE (lower is more tree-like)', axisTitle: MSE_AXIS_TITLE, height: 300, metrics: MSE_METRICS },
+  { field: 'score', title: 'scores (higher is better)', axisTitle: SCORE_AXIS_TITLE, height: 220, metrics: SCORE_METRICS },
+];
+
+/** Solid for the main run, dashed for the control. */
+const DASHES = [[1, 0], [6, 4]];
+
+function finite(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function checkRows(rows: readonly MeasureRow[], what: string): MeasureRow[] {
+  if (rows.length === 0) throw new TopoprobeError(`measure plot: no ${what} to plot`);
   const seen = new Set<number>();
   for (const row of rows) {
     const s = row.submodule;
-    if (!Number.isInteger(s) || s < 0) throw new TopoprobeError(`measure plot: submodule must be an integer >= 0, got ${String(s)}`);
-    if (seen.has(s)) throw new TopoprobeError(`measure plot: submodule ${s} appears more than once`);
+    if (!Number.isInteger(s) || s < 0) throw new TopoprobeError(`measure plot: ${what}: submodule must be an integer >= 0, got ${String(s)}`);
+    if (seen.has(s)) throw new TopoprobeError(`measure plot: ${what}: submodule ${s} appears more than once`);
     seen.add(s);
   }
-  const sorted = [...rows].sort((a, b) => a.submodule - b.submodule);
-  const valueOf = (row: MeasureRow, key: (typeof METRICS)[number]['key']): number | null => {
-    const v = row[key];
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  };
-  const present = METRICS.filter((m) => sorted.some((row) => valueOf(row, m.key) !== null));
-  if (present.length === 0) throw new TopoprobeError('measure plot: none of x_sp, x_ssp, x_essp has a value in any row');
+  return [...rows].sort((a, b) => a.submodule - b.submodule);
+}
 
-  const values: Array<{ submodule: number; metric: string; mse: number | null }> = [];
-  for (const row of sorted) {
-    for (const m of present) values.push({ submodule: row.submodule, metric: m.label, mse: valueOf(row, m.key) });
+/**
+ * The Vega-Lite spec of the measure plot: two panels stacked vertically over the same submodule axis, the
+ * held-out MSEs of X_sp, X_ssp, X_essp on top and the scores (depth Spearman, root accuracy, UUAS,
+ * distance Spearman, on [0, 1]) below, one line with points per metric.
+ *
+ * Each panel has its own data in long form, `{ submodule, metric, mse }` (top) or
+ * `{ submodule, metric, score }` (bottom), sorted by submodule then metric. A metric with no value in any
+ * row is left out (and so out of the legend), a panel with no metric at all likewise; a missing, null or
+ * non-finite value of a present metric stays in as null, which breaks that metric's line there and draws
+ * no point.
+ *
+ * With `opts.control`, the control's rows are drawn too, each metric in its own colour but dashed with open
+ * points, and the data rows gain `weights` (`opts.label` or the control's label); a second legend,
+ * "weights", tells the two apart. Submodules and metrics that only the control has are drawn as well.
+ */
+export function measureChartSpec(rows: readonly MeasureRow[], opts: PlotOptions = {}): TopLevelSpec {
+  const main = checkRows(rows, 'rows');
+  const control = opts.control !== undefined ? checkRows(opts.control.rows, 'control rows') : undefined;
+  const mainLabel = opts.label ?? 'this run';
+  const controlLabel = opts.control?.label ?? '';
+  if (control !== undefined && controlLabel === mainLabel) {
+    throw new TopoprobeError(`measure plot: the control's label must differ from the run's, both are "${mainLabel}"`);
   }
-  const first = sorted[0]!.submodule;
-  const last = sorted[sorted.length - 1]!.submodule;
+  const allMetrics = PANELS.flatMap((p) => p.metrics);
+  if (!allMetrics.some((m) => main.some((row) => finite(row[m.key]) !== null))) {
+    throw new TopoprobeError(`measure plot: none of ${allMetrics.map((m) => m.key).join(', ')} has a value in any row`);
+  }
+  const series: Array<{ rows: MeasureRow[]; label: string }> = [{ rows: main, label: mainLabel }];
+  if (control !== undefined) series.push({ rows: control, label: controlLabel });
+
+  const submodules = [...new Set(series.flatMap((s) => s.rows.map((r) => r.submodule)))].sort((a, b) => a - b);
+  const first = submodules[0]!;
+  const last = submodules[submodules.length - 1]!;
   // A single submodule would give an empty domain; widen it by one on each side.
   const domain = last > first ? [first, last] : [first - 1, last + 1];
 
-  const color = {
-    field: 'metric',
-    type: 'nominal',
-    title: 'metric',
-    scale: { domain: present.map((m) => m.label), range: present.map((m) => m.color) },
-  } as const;
-  const spec: TopLevelSpec = {
+  const panels = PANELS.map((panel) => {
+    const present = panel.metrics.filter((m) => series.some((s) => s.rows.some((row) => finite(row[m.key]) !== null)));
+    return { panel, present };
+  }).filter((p) => p.present.length > 0);
+
+  const specs = panels.map(({ panel, present }, i) => {
+    const values: Array<Record<string, string | number | null>> = [];
+    for (const s of submodules) {
+      for (const m of present) {
+        for (const one of series) {
+          const row = one.rows.find((r) => r.submodule === s);
+          if (row === undefined) continue;
+          const v: Record<string, string | number | null> = { submodule: s, metric: m.label, [panel.field]: finite(row[m.key]) };
+          if (control !== undefined) v.weights = one.label;
+          values.push(v);
+        }
+      }
+    }
+    const metricScale = { domain: present.map((m) => m.label), range: present.map((m) => m.color) };
+    const color = { field: 'metric', type: 'nominal', title: 'metric', scale: metricScale } as const;
+    // Same field and title as colour, so Vega-Lite merges the two into one legend.
+    const shape = { field: 'metric', type: 'nominal', title: 'metric', scale: { domain: metricScale.domain, range: present.map((m) => m.shape) } } as const;
+    let y: Record<string, unknown> = { field: panel.field, type: 'quantitative', title: panel.axisTitle, scale: { zero: false } };
+    if (panel.field === 'score') {
+      // Scores live on [0, 1]; a negative correlation (possible for a random encoder) widens the axis downwards.
+      const lowest = Math.min(0, ...values.map((v) => v.score).filter((v): v is number => typeof v === 'number'));
+      y = { ...y, scale: { domain: [lowest < 0 ? Math.floor(lowest * 10) / 10 : 0, 1], nice: false } };
+    }
+    const isLast = i === panels.length - 1;
+    const point = (filled: boolean) => ({ type: 'point', filled, size: 36, ...(filled ? {} : { strokeWidth: 1.5 }), invalid: 'break-paths-filter-domains' }) as const;
+    const layer: unknown[] =
+      control === undefined
+        ? [{ mark: { type: 'line', strokeWidth: 2, invalid: 'break-paths-filter-domains' } }, { mark: point(true), encoding: { shape } }]
+        : [
+            {
+              mark: { type: 'line', strokeWidth: 2, invalid: 'break-paths-filter-domains' },
+              encoding: {
+                strokeDash: {
+                  field: 'weights',
+                  type: 'nominal',
+                  title: 'weights',
+                  scale: { domain: [mainLabel, controlLabel], range: DASHES },
+                  legend: { symbolStrokeWidth: 2, symbolSize: 400, symbolStrokeColor: '#555' },
+                },
+              },
+            },
+            ...series.map((one, k) => ({
+              transform: [{ filter: { field: 'weights', equal: one.label } }],
+              mark: point(k === 0),
+              encoding: { shape, detail: { field: 'weights', type: 'nominal' } },
+            })),
+          ];
+    return {
+      title: { text: panel.title, fontSize: 12, anchor: 'start' },
+      width: 480,
+      height: panel.height,
+      data: { values },
+      encoding: {
+        x: {
+          field: 'submodule',
+          type: 'quantitative',
+          // The panels share the x axis; only the lowest one names it.
+          title: isLast ? SUBMODULE_AXIS_TITLE : null,
+          scale: { domain, nice: false, zero: false },
+          axis: { tickMinStep: 1, format: 'd' },
+        },
+        y,
+        color,
+      },
+      layer,
+    };
+  });
+
+  const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     ...(opts.title !== undefined ? { title: opts.title } : {}),
-    width: 480,
-    height: 300,
-    data: { values },
-    encoding: {
-      x: {
-        field: 'submodule',
-        type: 'quantitative',
-        title: SUBMODULE_AXIS_TITLE,
-        scale: { domain, nice: false, zero: false },
-        axis: { tickMinStep: 1, format: 'd' },
-      },
-      y: { field: 'mse', type: 'quantitative', title: MSE_AXIS_TITLE, scale: { zero: false } },
-      color,
-    },
-    layer: [
-      { mark: { type: 'line', strokeWidth: 2, invalid: 'break-paths-filter-domains' } },
-      {
-        mark: { type: 'point', filled: true, size: 36, invalid: 'break-paths-filter-domains' },
-        encoding: {
-          // Same field and title as colour, so Vega-Lite merges the two into one legend.
-          shape: { field: 'metric', type: 'nominal', title: 'metric', scale: { domain: color.scale.domain, range: present.map((m) => m.shape) } },
-        },
-      },
-    ],
+    vconcat: specs,
+    spacing: 16,
+    resolve: { scale: { x: 'shared', color: 'independent', shape: 'independent', strokeDash: 'shared' } },
   };
-  return spec;
+  return spec as TopLevelSpec;
 }
 
 /** Writes `${outBase}.svg` and `${outBase}.png`: the measure plot of `rows` (see `measureChartSpec`). */

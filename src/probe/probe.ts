@@ -94,11 +94,21 @@ export class DistanceProbe extends LinearProbe {
 
   /** Predicted squared distances ||B (h_i - h_j)||^2 for all pairs of rows of h [n, hidden] -> [n, n]. */
   predict(h: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => this.predictBatch(h.expandDims(0) as tf.Tensor3D).squeeze([0]) as tf.Tensor2D);
+  }
+
+  /**
+   * The same for a batch of padded sentences x [batch, length, hidden] -> [batch, length, length], as
+   * |t_i|^2 + |t_j|^2 - 2 t_i . t_j with t = B h: one batched matrix product instead of the
+   * [batch, length, length, rank] tensor of differences. Rows of padding give garbage the caller masks.
+   */
+  predictBatch(x: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
-      const t = tf.matMul(h, this.B, false, true); // [n, rank]
-      const n = h.shape[0];
-      const diff = tf.sub(t.reshape([n, 1, this.rank]), t.reshape([1, n, this.rank]));
-      return tf.sum(tf.square(diff), -1) as tf.Tensor2D;
+      const [b, n] = x.shape;
+      const t = tf.matMul(x.reshape([b * n, this.hidden]), this.B, false, true).reshape([b, n, this.rank]) as tf.Tensor3D;
+      const sq = tf.sum(tf.square(t), -1); // [b, n]
+      const gram = tf.matMul(t, t, false, true); // [b, n, n]
+      return tf.sub(tf.add(sq.expandDims(2), sq.expandDims(1)), tf.mul(2, gram)) as tf.Tensor3D;
     });
   }
 

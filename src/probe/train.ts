@@ -95,17 +95,29 @@ async function batchLabels(probe: DepthProbe, x: tf.Tensor2D, target: Target, gr
   return groupLabels(target, values, groups, gold);
 }
 
+/** What a probe fitting loop needs of one batch: its loss (run inside the optimiser's tape) and cleanup. */
+export interface PreparedBatch {
+  loss: () => tf.Scalar;
+  dispose: () => void;
+}
+
 /**
- * Trains a depth probe for `target` on `train`, selecting the epoch by MSE on `dev`. A tree target's labels
- * are read off the probe's predictions on the batch just before each step's gradient (the same values the
- * step's own forward pass computes), so no tensor is read inside the tape.
+ * The probe fitting loop shared by the depth and distance probes: Adam on B, the training examples
+ * shuffled each epoch (seeded), `prepare` turning a batch into its loss, and after each epoch the probe
+ * scored on the dev examples by `devScore` (lower is better; it gets the epoch's mean training loss, for
+ * when there is no dev set); B ends as the best epoch's weights.
  */
-export async function trainProbe(target: Target, train: readonly ProbeExample[], dev: readonly ProbeExample[], opts: ProbeTrainOptions): Promise<ProbeTrainResult> {
-  const probe = new DepthProbe({ hidden: opts.hidden, rank: opts.rank, initRange: opts.initRange, seed: opts.seed });
+export async function fitProbe<E>(
+  probe: { B: tf.Variable; weights(): Promise<Float32Array>; rank: number; hidden: number },
+  train: readonly E[],
+  opts: Pick<ProbeTrainOptions, 'lr' | 'epochs' | 'batchSize' | 'seed' | 'onEpoch'>,
+  prepare: (batch: E[]) => Promise<PreparedBatch>,
+  devScore: (trainLoss: number) => Promise<number>,
+): Promise<{ bestEpoch: number; devMse: number; trainLoss: number[] }> {
   const optimizer = tf.train.adam(opts.lr);
   const rng = new Rng(opts.seed + 17);
   const order = train.map((_, i) => i);
-  let best = { epoch: 0, mse: Infinity, weights: await probe.weights() };
+  let best = { epoch: 0, score: Infinity, weights: await probe.weights() };
   const trainLoss: number[] = [];
   try {
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
@@ -113,24 +125,42 @@ export async function trainProbe(target: Target, train: readonly ProbeExample[],
       let lossSum = 0;
       let steps = 0;
       for (let i = 0; i < order.length; i += opts.batchSize) {
-        const batch = order.slice(i, i + opts.batchSize).map((j) => train[j]!);
-        const { x } = stack(batch, opts.hidden);
-        const groups = batch.map((e) => e.n);
-        const gold = batch.map((e) => e.gold);
-        const labels = await batchLabels(probe, x, target, groups, gold);
-        const loss = optimizer.minimize(() => labelMse(probe.predict(x), labels), true, [probe.B]);
-        lossSum += (await loss!.data())[0]!;
+        const prepared = await prepare(order.slice(i, i + opts.batchSize).map((j) => train[j]!));
+        try {
+          const loss = optimizer.minimize(prepared.loss, true, [probe.B])!;
+          lossSum += (await loss.data())[0]!;
+          loss.dispose();
+        } finally {
+          prepared.dispose();
+        }
         steps += 1;
-        tf.dispose([x, loss!]);
       }
-      const devMse = dev.length > 0 ? (await heldOutMse(probe, dev, target)).mse : lossSum / Math.max(1, steps);
-      trainLoss.push(lossSum / Math.max(1, steps));
-      opts.onEpoch?.({ epoch, trainLoss: lossSum / Math.max(1, steps), devMse });
-      if (devMse < best.mse) best = { epoch, mse: devMse, weights: await probe.weights() };
+      const mean = lossSum / Math.max(1, steps);
+      const score = await devScore(mean);
+      trainLoss.push(mean);
+      opts.onEpoch?.({ epoch, trainLoss: mean, devMse: score });
+      if (score < best.score) best = { epoch, score, weights: await probe.weights() };
     }
   } finally {
     optimizer.dispose();
   }
-  probe.B.assign(tf.tensor2d(best.weights, [probe.rank, probe.hidden]));
-  return { probe, bestEpoch: best.epoch, devMse: best.mse, trainLoss };
+  const weights = tf.tensor2d(best.weights, [probe.rank, probe.hidden]);
+  probe.B.assign(weights);
+  weights.dispose();
+  return { bestEpoch: best.epoch, devMse: best.score, trainLoss };
+}
+
+/**
+ * Trains a depth probe for `target` on `train`, selecting the epoch by MSE on `dev`. A tree target's labels
+ * are read off the probe's predictions on the batch just before each step's gradient (the same values the
+ * step's own forward pass computes), so no tensor is read inside the tape.
+ */
+export async function trainProbe(target: Target, train: readonly ProbeExample[], dev: readonly ProbeExample[], opts: ProbeTrainOptions): Promise<ProbeTrainResult> {
+  const probe = new DepthProbe({ hidden: opts.hidden, rank: opts.rank, initRange: opts.initRange, seed: opts.seed });
+  const fit = await fitProbe(probe, train, opts, async (batch) => {
+    const { x } = stack(batch, opts.hidden);
+    const labels = await batchLabels(probe, x, target, batch.map((e) => e.n), batch.map((e) => e.gold));
+    return { loss: () => labelMse(probe.predict(x), labels), dispose: () => x.dispose() };
+  }, async (trainLoss) => (dev.length > 0 ? (await heldOutMse(probe, dev, target)).mse : trainLoss));
+  return { probe, ...fit };
 }

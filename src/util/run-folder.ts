@@ -17,7 +17,8 @@
  * one removed). A crash at any instant leaves at least one complete checkpoint among `last` and its
  * siblings, and {@link recoverCheckpoint} (on resume) puts the newest complete one back at `last`.
  *   <run>/measure.json, measure.csv   a measure run (`measureJsonSchema`)
- *   <run>/probes/sub-<i>-<metric>.safetensors   a measure run's trained probe of submodule i
+ *   <run>/probes/sub-<i>-<metric>.safetensors   a measure run's trained probe of submodule i (metric x_sp,
+ *                                     x_ssp, x_essp, or distance: the distance probe)
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -256,6 +257,8 @@ const count = z.number().int().nonnegative();
 export const measureRowSchema = z.object({
   submodule: count,
   x_sp: score, x_ssp: score, x_essp: score, spearman: score, root_acc: score,
+  // The distance probe's (absent from runs of topoprobe before it had one).
+  uuas: score.default(null), distance_spearman: score.default(null),
   sp_train_sentences: count, sp_test_sentences: count, sp_test_tokens: count,
   ssp_train_sentences: count, ssp_test_sentences: count, ssp_test_tokens: count,
 });
@@ -271,7 +274,7 @@ export const measureJsonSchema = z.object({
 
 export type MeasureJson = z.infer<typeof measureJsonSchema>;
 
-export function writeMeasureJson(runDir: string, value: MeasureJson): void {
+export function writeMeasureJson(runDir: string, value: z.input<typeof measureJsonSchema>): void {
   writeJsonAtomic(join(runDir, MEASURE_FILE), measureJsonSchema.parse(value));
 }
 
