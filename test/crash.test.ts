@@ -14,6 +14,7 @@ import { cliCommand } from '../src/sweep/executor.js';
 import { canResume, checkpointStep, recoverCheckpoint, replaceCheckpoint } from '../src/util/run-folder.js';
 import { trimMetrics } from '../src/train/loop.js';
 import { haveData, nativeAvailable, expectError } from './helpers.js';
+import { decodeFile } from './tfevents-decoder.js';
 import { dataDir } from '../src/data/paths.js';
 
 interface Proc { code: number | null; signal: string | null; stdout: string; stderr: string }
@@ -113,7 +114,14 @@ describe('crash safety of checkpoints (killed processes)', function () {
       expect(r.resumed.code, `resume after a kill at operation ${r.k}: ${r.resumed.stderr}`).to.equal(0);
       expect(outcome(r.runDir), `kill at operation ${r.k}`).to.deep.equal(expected);
       expect(staleSiblings(r.runDir), `kill at operation ${r.k}`).to.deep.equal([]);
-      expect(readdirSync(r.runDir).sort(), `kill at operation ${r.k}`).to.deep.equal(['checkpoints', 'config.yaml', 'log.jsonl', 'metrics.jsonl', 'results.json']);
+      const listing = readdirSync(r.runDir).sort();
+      const eventFiles = listing.filter((f) => f.startsWith('events.out.tfevents.'));
+      expect(listing.filter((f) => !eventFiles.includes(f)), `kill at operation ${r.k}`).to.deep.equal(['checkpoints', 'config.yaml', 'log.jsonl', 'metrics.jsonl', 'results.json']);
+      // One TensorBoard file, rebuilt on resume: one event per metrics line, in the same order, no step twice.
+      expect(eventFiles, `kill at operation ${r.k}`).to.have.length(1);
+      const steps = decodeFile(join(r.runDir, eventFiles[0]!)).filter((e) => e.values && e.values[0]!.tag !== 'config').map((e) => Number(e.step));
+      const lineSteps = readFileSync(join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+      expect(steps, `kill at operation ${r.k}`).to.deep.equal(lineSteps);
       if (r.noLast) sawNoLast = true;
       if (r.torn) {
         sawTorn = true;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cli, haveData } from './helpers.js';
 import { DepthProbe, DistanceProbe } from '../src/probe/probe.js';
 import { initBackend } from '../src/backend/index.js';
+import { decodeFile } from './tfevents-decoder.js';
 
 interface MeasureJson {
   encoder_passes: number;
@@ -37,7 +38,7 @@ describe('topoprobe measure', function () {
     const second = await cli(['measure', '--config', config, '--name', 'b']);
     expect(second.code, second.stderr).to.equal(0);
     const dir = join(scratch, 'a');
-    expect(readdirSync(dir).sort()).to.deep.equal(['config.yaml', 'log.jsonl', 'measure.csv', 'measure.json', 'measure.png', 'measure.svg', 'probes']);
+    expect(readdirSync(dir).filter((f) => !f.includes('tfevents')).sort()).to.deep.equal(['config.yaml', 'log.jsonl', 'measure.csv', 'measure.json', 'measure.png', 'measure.svg', 'probes']);
     const result = JSON.parse(readFileSync(join(dir, 'measure.json'), 'utf8')) as MeasureJson;
     expect(result.rows.map((r) => r.submodule)).to.deep.equal([0, 1, 2]);
     for (const r of result.rows) {
@@ -68,6 +69,17 @@ describe('topoprobe measure', function () {
     // The resolved config says the distance probe was on (its default with x_sp).
     expect(readFileSync(join(dir, 'config.yaml'), 'utf8')).to.match(/^distance: true$/m);
     expect(readFileSync(join(dir, 'log.jsonl'), 'utf8').split('\n')[0]).to.match(/^\{"level":30/);
+    // TensorBoard: each score over the submodules (step = submodule), read back by the independent decoder.
+    const eventFiles = readdirSync(dir).filter((f) => f.includes('tfevents'));
+    expect(eventFiles).to.have.length(1);
+    const events = decodeFile(join(dir, eventFiles[0]!)).filter((e) => e.values?.some((v) => v.tag.startsWith('measure/')));
+    expect(events.map((e) => Number(e.step))).to.deep.equal([0, 1, 2]);
+    for (const [k, e] of events.entries()) {
+      const got = Object.fromEntries(e.values!.map((v) => [v.tag, v.simpleValue]));
+      for (const key of ['x_sp', 'x_ssp', 'x_essp', 'spearman', 'root_acc', 'uuas', 'distance_spearman']) {
+        expect(got[`measure/${key}`], key).to.equal(Math.fround(result.rows[k]![key]!));
+      }
+    }
     const other = JSON.parse(readFileSync(join(scratch, 'b', 'measure.json'), 'utf8')) as MeasureJson;
     expect(other.rows).to.deep.equal(result.rows);
     expect(first.stdout).to.match(/submodule +x_sp +x_ssp +x_essp/);

@@ -13,6 +13,7 @@ import { readVocabFile } from '../src/tokenize/vocab.js';
 import { bertUncasedVocabPath, dataDir } from '../src/data/paths.js';
 import { Rng } from '../src/util/random.js';
 import { cli, expectRejects, haveData, nativeAvailable } from './helpers.js';
+import { decodeFile } from './tfevents-decoder.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -105,6 +106,14 @@ describe('topoprobe pretrain', function () {
     // Batches differ, so average the last four logged losses.
     const tail = train.slice(-4).reduce((s, l) => s + l.mlm_loss!, 0) / 4;
     expect(tail).to.be.below(train[0]!.mlm_loss! - 0.3);
+    // TensorBoard: the masked-LM loss as train/loss, the held-out loss and accuracy as eval/loss and eval/accuracy.
+    const files = readdirSync(a.runDir).filter((f) => f.includes('tfevents'));
+    expect(files).to.have.length(1);
+    const scalars = decodeFile(join(a.runDir, files[0]!)).flatMap((e) => (e.values ?? []).map((v) => ({ step: Number(e.step), tag: v.tag, value: v.simpleValue })));
+    const series = (tag: string) => scalars.filter((s) => s.tag === tag).map((s) => [s.step, s.value]);
+    expect(series('train/loss')).to.deep.equal(train.map((l) => [l.step, Math.fround(l.mlm_loss!)]));
+    expect(series('eval/loss')).to.deep.equal(evals.map((l) => [l.step, Math.fround(l.held_out_loss!)]));
+    expect(series('eval/accuracy').map(([step]) => step)).to.deep.equal([0, 20, 40]);
   });
 
   it('writes results.json and a model folder that loads, with its restricted vocabulary', async () => {

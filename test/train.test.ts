@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -22,10 +22,17 @@ import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { cli, nativeAvailable, FIXTURES, haveData, expectError, expectRejects } from './helpers.js';
 import { spawn } from 'node:child_process';
 import { cliCommand } from '../src/sweep/executor.js';
+import { decodeFile } from './tfevents-decoder.js';
 
 const silent = pino({ level: 'silent' });
 
-interface Line { type: string; step: number; lr?: number; task_loss?: number; guidance?: Record<string, number>; grad_norm?: number; mcc?: number }
+interface Line { type: string; step: number; lr?: number; task_loss?: number; guidance?: Record<string, number>; grad_norm?: number; mcc?: number; loss?: number; eval_loss?: number; constant_predictor?: boolean }
+/** The scalars of a run folder's one event file, in file order (asserting there is exactly one). */
+function tensorboardScalars(dir: string): Array<{ step: number; tag: string; value: number }> {
+  const files = readdirSync(dir).filter((f) => f.includes('tfevents'));
+  expect(files, `event files in ${dir}`).to.have.length(1);
+  return decodeFile(join(dir, files[0]!)).flatMap((e) => (e.values ?? []).filter((v) => v.simpleValue !== undefined).map((v) => ({ step: Number(e.step), tag: v.tag, value: v.simpleValue! })));
+}
 const lines = (dir: string): Line[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
 
 describe('probe guidance (unit)', () => {
@@ -321,6 +328,33 @@ describe('topoprobe train', function () {
     for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).to.deep.equal(Array.from(t.data));
     const linesOf = (d: string) => lines(join(scratch, d)).map((l) => JSON.stringify({ ...l }));
     expect(linesOf('part')).to.deep.equal(linesOf('full'));
+    // TensorBoard: one event file, rebuilt on resume, with every step once: the uninterrupted run's scalars.
+    expect(tensorboardScalars(join(scratch, 'part'))).to.deep.equal(tensorboardScalars(join(scratch, 'full')));
+  });
+
+  it('writes TensorBoard events under Hugging Face Trainer\'s names, one per metrics line, read back by an independent decoder', async () => {
+    const res = await runTrain(base({ name: 'tb', guidance: [{ layer: 2, weight: 10 }], eval: { every_steps: 3 } }), { log: silent });
+    const dir = join(scratch, 'tb');
+    const scalars = tensorboardScalars(dir);
+    const metrics = lines(dir);
+    const train = metrics.filter((l) => l.type === 'train');
+    const evals = metrics.filter((l) => l.type === 'eval');
+    const series = (tag: string) => scalars.filter((s) => s.tag === tag).map((s) => [s.step, s.value]);
+    const f32 = (x: unknown) => Math.fround(x as number);
+    expect(series('train/loss')).to.deep.equal(train.map((l) => [l.step, f32(l.loss)]));
+    expect(series('train/task_loss')).to.deep.equal(train.map((l) => [l.step, f32(l.task_loss)]));
+    expect(series('train/learning_rate')).to.deep.equal(train.map((l) => [l.step, f32(l.lr)]));
+    expect(series('train/grad_norm')).to.deep.equal(train.map((l) => [l.step, f32(l.grad_norm)]));
+    expect(series('train/guidance/layer_2')).to.deep.equal(train.map((l) => [l.step, f32((l.guidance as Record<string, number>).layer_2)]));
+    // The total is the task loss plus the weighted guidance term.
+    for (const l of train) expect(l.loss as number).to.be.above(l.task_loss as number);
+    expect(series('eval/loss')).to.deep.equal(evals.map((l) => [l.step, f32(l.eval_loss)]));
+    expect(series('eval/matthews_correlation')).to.deep.equal(evals.map((l) => [l.step, f32(l.mcc)]));
+    expect(series('eval/constant_predictor')).to.deep.equal(evals.map((l) => [l.step, l.constant_predictor ? 1 : 0]));
+    expect(series('eval/sameness/layer_2')).to.have.length(evals.length);
+    expect(res.status).to.equal('completed');
+    const config = decodeFile(join(dir, readdirSync(dir).find((f) => f.includes('tfevents'))!)).find((e) => e.values?.[0]?.tag === 'config')!;
+    expect(config.values![0]!.strings![0]).to.equal('```yaml\n' + readFileSync(join(dir, 'config.yaml'), 'utf8').trimEnd() + '\n```');
   });
 
   it('resumes exactly on the plain cpu backend too (a small fixture model)', async () => {

@@ -37,6 +37,7 @@ import { TopoprobeError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { CONFIG_FILE, LOG_FILE, MEASURE_CSV_FILE, measuredProbePath, readMeasureJson, timestampedName, writeMeasureJson, type MeasureJson, type MeasureRow } from '../util/run-folder.js';
 import { configToYaml } from '../util/config.js';
+import { RunEvents, measureRowScalars } from '../util/run-events.js';
 
 /** Depth given to [CLS], [SEP] and pads in the paper's mode, as in the authors' code. */
 export const SPECIAL_DEPTH = 2;
@@ -417,6 +418,13 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
       datasets: Object.fromEntries(datasets.map((d) => [d.name, { train: d.splits.train.length, dev: d.splits.dev.length, test: d.splits.test.length, pad_to: d.padTo, skipped: d.skipped, truncated: d.truncated }])),
       rows,
     });
+    // TensorBoard: each score column over the submodules (step = submodule).
+    const events = RunEvents.open(runDir, configToYaml(config));
+    try {
+      for (const r of rows) events.scalars(measureRowScalars(r), r.submodule);
+    } finally {
+      events.close();
+    }
     await plotMeasure(rows, join(runDir, 'measure'), measurePlotOptions({ model: config.model, reinitialized: config.reinitialize, mode: config.mode }, control));
     log.info(`results in ${runDir}`);
     return { runDir, rows, encoderPasses: passes };

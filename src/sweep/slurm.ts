@@ -213,7 +213,7 @@ export function submitSweep(sweepDir: string, p: { opts: SlurmOptions; retries: 
     const problem = sharedPathProblem(real, { nodes, host, fsType: fsTypeOf(real) });
     if (problem) {
       throw new TopoprobeError(
-        `${what}: ${problem}; the compute nodes (${nodes.join(', ')}) cannot see it. A Slurm sweep needs the sweep folder (out_dir in the sweep YAML) and topoprobe on a file system every node mounts at the same path (NFS, Lustre, GPFS, ...). Nothing was submitted.`,
+        `${what}: ${problem}; the compute nodes (${nodes.length > 0 ? nodes.join(', ') : 'sinfo lists none: is slurmctld running?'}) cannot see it. A Slurm sweep needs the sweep folder (out_dir in the sweep YAML) and topoprobe on a file system every node mounts at the same path (NFS, Lustre, GPFS, ...). Nothing was submitted.`,
       );
     }
   }

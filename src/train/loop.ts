@@ -23,6 +23,7 @@ import { accumulateGradients, applyGradients, readUpdate, type LossFn } from './
 import { Rng } from '../util/random.js';
 import { TopoprobeError } from '../util/errors.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { RunEvents } from '../util/run-events.js';
 import { CONFIG_FILE, METRICS_FILE, OPTIMIZER_FILE, TRAINER_STATE_FILE, checkpointDir, hasCheckpoint, recoverCheckpoint, replaceCheckpoint } from '../util/run-folder.js';
 
 /** What the caller (the CLI, a test) gives a training run: a log, progress, and ways to stop it. */
@@ -176,96 +177,116 @@ export async function runLoop<E extends object>(spec: LoopSpec<E>): Promise<{ st
     writeFileAtomic(join(runDir, CONFIG_FILE), spec.configYaml);
     writeFileAtomic(metricsPath, '');
   }
-  const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
-  const snapshot = () => ({ ...state, modelRng: spec.rng.getState(), wallTime: state.wallTime + (Date.now() - spec.started) / 1000 });
-  const save = (dir: string) =>
-    replaceCheckpoint(dir, state.step, async (tmp) => {
-      await obj.save(tmp);
-      await optimizer.save(join(tmp, OPTIMIZER_FILE));
-      writeJsonAtomic(join(tmp, TRAINER_STATE_FILE), snapshot());
-    });
-  const diverged = (what: string) =>
-    new NonFiniteError(`${what}; stopped: ${hasCheckpoint(lastDir) ? `the last good checkpoint is ${lastDir}` : 'no checkpoint had been saved yet'}. ${obj.hint}`);
+  // The TensorBoard view of metrics.jsonl, rebuilt from the lines kept on resume (src/util/run-events.ts).
+  const configPath = join(runDir, CONFIG_FILE);
+  const events = RunEvents.open(runDir, existsSync(configPath) ? readFileSync(configPath, 'utf8') : spec.configYaml, spec.resume ? metricsEntries(metricsPath) : []);
+  try {
+    return await loopBody();
+  } finally {
+    events.close();
+  }
 
-  let lastEvalStep = -1;
-  /** Evaluates and records; true when early stopping says stop. */
-  const runEval = async (epoch: number): Promise<boolean> => {
-    lastEvalStep = state.step;
-    let ev: Awaited<ReturnType<Objective<E>['evaluate']>>;
-    try {
-      ev = await obj.evaluate(epoch, state);
-    } catch (err) {
-      throw err instanceof NonFiniteError ? diverged(`${err.message} after update ${state.step}`) : err;
-    }
-    record({ type: 'eval', step: state.step, epoch, ...ev.record });
-    if (ev.score === undefined) return false;
-    if (ev.score !== null && (state.best === null || ev.score > state.best)) {
-      Object.assign(state, { best: ev.score, bestEpoch: epoch, bestStep: state.step, badEvals: 0 });
-      if (spec.saveBest) await save(checkpointDir(runDir, 'best'));
-    } else {
-      state.badEvals += 1;
-    }
-    return spec.earlyStopping !== null && state.badEvals >= spec.earlyStopping;
-  };
+  async function loopBody(): Promise<{ status: 'completed' | 'stopped' | 'interrupted'; state: LoopState & E }> {
+    const record = (entry: Record<string, unknown>) => {
+      appendFileSync(metricsPath, JSON.stringify(entry) + '\n');
+      events.record(entry);
+    };
+    const snapshot = () => ({ ...state, modelRng: spec.rng.getState(), wallTime: state.wallTime + (Date.now() - spec.started) / 1000 });
+    const save = (dir: string) =>
+      replaceCheckpoint(dir, state.step, async (tmp) => {
+        await obj.save(tmp);
+        await optimizer.save(join(tmp, OPTIMIZER_FILE));
+        writeJsonAtomic(join(tmp, TRAINER_STATE_FILE), snapshot());
+      });
+    const diverged = (what: string) =>
+      new NonFiniteError(`${what}; stopped: ${hasCheckpoint(lastDir) ? `the last good checkpoint is ${lastDir}` : 'no checkpoint had been saved yet'}. ${obj.hint}`);
 
-  let status: 'completed' | 'stopped' | 'interrupted' = 'completed';
-  if (!spec.resume) await obj.atStart?.(state, record);
-  if (spec.evaluate.atStart && state.step === 0) await runEval(state.epoch);
-  outer: for (let epoch = state.epoch; spec.epochs === null || epoch <= spec.epochs; epoch++) {
-    const batches = epochBatches(spec.lengths.length, spec.lengths, spec.batchSize, spec.seed, epoch, spec.bucketing);
-    for (let b = epoch === state.epoch ? state.batch : 0; b < batches.length; b += spec.gradAccum) {
-      if (state.step >= spec.totalSteps) break outer;
-      const micro = batches.slice(b, b + spec.gradAccum).map((idx, k) => () => obj.loss(idx, { epoch, index: b + k, state }));
-      const accumulated = await accumulateGradients(params, micro);
-      const { grads } = accumulated;
-      const { terms, norm } = await readUpdate(grads, accumulated.terms);
-      if (!Object.values(terms).every(Number.isFinite)) {
-        tf.dispose(Object.values(grads));
-        throw diverged(obj.nonFinite(terms, state.step + 1));
+    let lastEvalStep = -1;
+    /** Evaluates and records; true when early stopping says stop. */
+    const runEval = async (epoch: number): Promise<boolean> => {
+      lastEvalStep = state.step;
+      let ev: Awaited<ReturnType<Objective<E>['evaluate']>>;
+      try {
+        ev = await obj.evaluate(epoch, state);
+      } catch (err) {
+        throw err instanceof NonFiniteError ? diverged(`${err.message} after update ${state.step}`) : err;
       }
-      const lr = spec.lrAt(state.step);
-      applyGradients(optimizer, params, grads, lr, norm, spec.maxGradNorm);
-      state.step += 1;
-      state.batch = b + micro.length;
-      if (state.step % spec.logEvery === 0 || state.step === 1) {
-        record({ type: 'train', step: state.step, epoch, ...(obj.trainFields?.(terms) ?? terms), lr, grad_norm: norm, ...obj.trainExtra?.(state) });
+      record({ type: 'eval', step: state.step, epoch, ...ev.record });
+      if (ev.score === undefined) return false;
+      if (ev.score !== null && (state.best === null || ev.score > state.best)) {
+        Object.assign(state, { best: ev.score, bestEpoch: epoch, bestStep: state.step, badEvals: 0 });
+        if (spec.saveBest) await save(checkpointDir(runDir, 'best'));
+      } else {
+        state.badEvals += 1;
       }
-      hooks.onProgress?.(state.step, spec.totalSteps, { epoch, loss: terms[obj.progressTerm]! });
-      const every = spec.evaluate.everySteps;
-      // Not on the last update (the final evaluation follows), nor where the epoch's evaluation follows.
-      if (every !== null && state.step % every === 0 && state.step < spec.totalSteps && !(spec.evaluate.eachEpoch && state.batch >= batches.length)) {
-        const stop = await runEval(epoch);
-        await save(lastDir);
-        if (stop) {
-          status = 'stopped';
+      return spec.earlyStopping !== null && state.badEvals >= spec.earlyStopping;
+    };
+
+    let status: 'completed' | 'stopped' | 'interrupted' = 'completed';
+    if (!spec.resume) await obj.atStart?.(state, record);
+    if (spec.evaluate.atStart && state.step === 0) await runEval(state.epoch);
+    outer: for (let epoch = state.epoch; spec.epochs === null || epoch <= spec.epochs; epoch++) {
+      const batches = epochBatches(spec.lengths.length, spec.lengths, spec.batchSize, spec.seed, epoch, spec.bucketing);
+      for (let b = epoch === state.epoch ? state.batch : 0; b < batches.length; b += spec.gradAccum) {
+        if (state.step >= spec.totalSteps) break outer;
+        const micro = batches.slice(b, b + spec.gradAccum).map((idx, k) => () => obj.loss(idx, { epoch, index: b + k, state }));
+        const accumulated = await accumulateGradients(params, micro);
+        const { grads } = accumulated;
+        const { terms, norm } = await readUpdate(grads, accumulated.terms);
+        if (!Object.values(terms).every(Number.isFinite)) {
+          tf.dispose(Object.values(grads));
+          throw diverged(obj.nonFinite(terms, state.step + 1));
+        }
+        const lr = spec.lrAt(state.step);
+        applyGradients(optimizer, params, grads, lr, norm, spec.maxGradNorm);
+        state.step += 1;
+        state.batch = b + micro.length;
+        if (state.step % spec.logEvery === 0 || state.step === 1) {
+          record({ type: 'train', step: state.step, epoch, ...(obj.trainFields?.(terms) ?? terms), lr, grad_norm: norm, ...obj.trainExtra?.(state) });
+        }
+        hooks.onProgress?.(state.step, spec.totalSteps, { epoch, loss: terms[obj.progressTerm]! });
+        const every = spec.evaluate.everySteps;
+        // Not on the last update (the final evaluation follows), nor where the epoch's evaluation follows.
+        if (every !== null && state.step % every === 0 && state.step < spec.totalSteps && !(spec.evaluate.eachEpoch && state.batch >= batches.length)) {
+          const stop = await runEval(epoch);
+          await save(lastDir);
+          if (stop) {
+            status = 'stopped';
+            break outer;
+          }
+        }
+        // Let signal handlers (Ctrl-C) and progress output run between updates.
+        await new Promise((r) => setImmediate(r));
+        if ((hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) || hooks.shouldStop?.()) {
+          await save(lastDir);
+          status = 'interrupted';
           break outer;
         }
       }
-      // Let signal handlers (Ctrl-C) and progress output run between updates.
-      await new Promise((r) => setImmediate(r));
-      if ((hooks.stopAfter !== undefined && state.step >= hooks.stopAfter) || hooks.shouldStop?.()) {
+      state.epoch = epoch + 1;
+      state.batch = 0;
+      if (spec.evaluate.eachEpoch) {
+        const stop = await runEval(epoch);
+        await obj.afterEpoch?.(epoch, state, record);
         await save(lastDir);
-        status = 'interrupted';
-        break outer;
+        if (stop) {
+          status = 'stopped';
+          break;
+        }
       }
     }
-    state.epoch = epoch + 1;
-    state.batch = 0;
-    if (spec.evaluate.eachEpoch) {
-      const stop = await runEval(epoch);
-      await obj.afterEpoch?.(epoch, state, record);
+    if (status === 'stopped') hooks.log.info(`early stopping after ${state.badEvals} evaluations without improvement`);
+    if (status === 'completed' && lastEvalStep !== state.step) {
+      // The last update had no evaluation (max_steps inside an epoch, or no per-epoch evaluation).
+      await runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
       await save(lastDir);
-      if (stop) {
-        status = 'stopped';
-        break;
-      }
     }
+    return { status, state: snapshot() };
   }
-  if (status === 'stopped') hooks.log.info(`early stopping after ${state.badEvals} evaluations without improvement`);
-  if (status === 'completed' && lastEvalStep !== state.step) {
-    // The last update had no evaluation (max_steps inside an epoch, or no per-epoch evaluation).
-    await runEval(state.batch === 0 ? state.epoch - 1 : state.epoch);
-    await save(lastDir);
-  }
-  return { status, state: snapshot() };
+}
+
+/** The entries of metrics.jsonl (after `trimMetrics`, every line is whole). */
+function metricsEntries(metricsPath: string): Array<Record<string, unknown>> {
+  if (!existsSync(metricsPath)) return [];
+  return readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }

@@ -343,11 +343,12 @@ export async function runTrain(config: TrainConfig, hooks: TrainHooks, opts: { d
             const out = model.forward(batch, { training: true, hiddenStates: guideLayers });
             const task = taskLoss(out.logits!, tf.tensor1d(labels, regression ? 'float32' : 'int32'), regression);
             const guidance = guidanceTerm(guides, out.hiddenStates, positions, labels, { step: at.state.step, totalSteps, epoch: at.epoch, examples: idx, current });
-            return { loss: guidance.total ? (tf.add(task, guidance.total) as tf.Scalar) : task, terms: { task_loss: task, ...guidance.values } };
+            const loss = guidance.total ? (tf.add(task, guidance.total) as tf.Scalar) : task;
+            return { loss, terms: { loss, task_loss: task, ...guidance.values } };
           };
         },
-        trainFields: ({ task_loss, ...perGuide }) => ({ task_loss, guidance: perGuide }),
-        nonFinite: ({ task_loss, ...perGuide }, update) => `non-finite loss at update ${update} (task loss ${task_loss}${guides.length ? `, guidance ${Object.values(perGuide).join(', ')}` : ''})`,
+        trainFields: ({ loss, task_loss, ...perGuide }) => ({ loss, task_loss, guidance: perGuide }),
+        nonFinite: ({ loss: _total, task_loss, ...perGuide }, update) => `non-finite loss at update ${update} (task loss ${task_loss}${guides.length ? `, guidance ${Object.values(perGuide).join(', ')}` : ''})`,
         evaluate: async (epoch, state) => {
           const ev = await evaluate(model, evalSet.examples, tokenizer.padId, config.task, config.eval.batch_size, guides);
           lastEval = ev.metrics;
