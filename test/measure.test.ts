@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, haveData } from './helpers.js';
@@ -112,6 +112,11 @@ describe('topoprobe measure', function () {
     const again = await cli(['measure', '--plot', join(scratch, 'trained')]);
     expect(again.code, again.stderr).to.equal(0);
     expect(readFileSync(join(scratch, 'trained', 'measure.svg'), 'utf8')).to.not.contain('reinitialised');
+    // Two runs of the same trained model: the legend names their folders.
+    cpSync(join(scratch, 'trained'), join(scratch, 'trained-b'), { recursive: true });
+    const pair = await cli(['measure', '--plot', join(scratch, 'trained'), '--control', join(scratch, 'trained-b')]);
+    expect(pair.code, pair.stderr).to.equal(0);
+    expect(readFileSync(join(scratch, 'trained', 'measure.svg'), 'utf8')).to.contain('trained-b');
     const missing = await cli(['measure', '--config', config, '--name', 'x', '--control', join(scratch, 'nope')]);
     expect(missing.code).to.equal(2);
     expect(missing.stderr).to.match(/control: .*nope.*measure\.json not found/);

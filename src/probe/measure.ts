@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MeasureConfig } from './config.js';
 import { trainProbe, heldOutMse, predictDepths, type ProbeExample } from './train.js';
@@ -215,8 +215,12 @@ function distanceExamplesFrom(examples: readonly ProbeExample[], items: Item[], 
   return items.map((it, i) => {
     const w = it.words!;
     const rows = it.positions.flatMap((p, k) => ((w.pieceWord[p] ?? -1) >= 0 ? [k] : []));
-    const states = new Float32Array(rows.length * hidden);
-    rows.forEach((k, r) => states.set(examples[i]!.states.subarray(k * hidden, (k + 1) * hidden), r * hidden));
+    // Clean mode caches only real pieces: the rows are the example's own, no copy needed.
+    let states = examples[i]!.states;
+    if (rows.length !== it.positions.length) {
+      states = new Float32Array(rows.length * hidden);
+      rows.forEach((k, r) => states.set(examples[i]!.states.subarray(k * hidden, (k + 1) * hidden), r * hidden));
+    }
     return { states, n: rows.length, pieceWord: Int32Array.from(rows.map((k) => w.pieceWord[it.positions[k]!]!)), words: w.gold.length, gold: it.distances };
   });
 }
@@ -259,18 +263,23 @@ const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 const weightsLabel = (run: Pick<MeasureJson, 'model' | 'reinitialized'>, other?: Pick<MeasureJson, 'model'>): string =>
   run.reinitialized ? 'reinitialised' : other !== undefined && other.model !== run.model ? run.model : 'trained';
 
-/** The measure plot's title and labels for a run and, optionally, the run drawn beside it (its control). */
-export function measurePlotOptions(run: Pick<MeasureJson, 'model' | 'reinitialized' | 'mode'>, control?: MeasureJson): PlotOptions {
+/**
+ * The measure plot's title and labels for a run and, optionally, the run drawn beside it (its control):
+ * "trained" / "reinitialised", the models' names when they differ, else the run folders' names.
+ */
+export function measurePlotOptions(run: Pick<MeasureJson, 'model' | 'reinitialized' | 'mode'>, control?: MeasureJson, folders?: { run: string; control: string }): PlotOptions {
   const title = `${run.model}${run.reinitialized ? ' (reinitialised)' : ''}: structural probes per submodule (${run.mode} mode)`;
   if (control === undefined) return { title };
-  return { title, label: weightsLabel(run, control), control: { rows: control.rows, label: weightsLabel(control, run) } };
+  let labels = [weightsLabel(run, control), weightsLabel(control, run)];
+  if (labels[0] === labels[1]) labels = folders && basename(folders.run) !== basename(folders.control) ? [basename(folders.run), basename(folders.control)] : ['this run', 'control'];
+  return { title, label: labels[0], control: { rows: control.rows, label: labels[1]! } };
 }
 
 /** Redraws a measure run's plot (measure.svg/png), with another measure run beside it when given. */
 export async function replotMeasure(runDir: string, controlDir?: string): Promise<string> {
   const run = readMeasureJson(runDir, '--plot');
   const control = controlDir !== undefined ? readMeasureJson(controlDir, '--control') : undefined;
-  const files = await plotMeasure(run.rows, join(resolve(runDir), 'measure'), measurePlotOptions(run, control));
+  const files = await plotMeasure(run.rows, join(resolve(runDir), 'measure'), measurePlotOptions(run, control, controlDir !== undefined ? { run: resolve(runDir), control: resolve(controlDir) } : undefined));
   return files.svg;
 }
 
@@ -425,7 +434,7 @@ export async function runMeasure(config: MeasureConfig, hooks: MeasureHooks, opt
     } finally {
       events.close();
     }
-    await plotMeasure(rows, join(runDir, 'measure'), measurePlotOptions({ model: config.model, reinitialized: config.reinitialize, mode: config.mode }, control));
+    await plotMeasure(rows, join(runDir, 'measure'), measurePlotOptions({ model: config.model, reinitialized: config.reinitialize, mode: config.mode }, control, config.control !== undefined ? { run: runDir, control: resolve(config.control) } : undefined));
     log.info(`results in ${runDir}`);
     return { runDir, rows, encoderPasses: passes };
   } finally {
