@@ -17,8 +17,9 @@
  * part way (a full disk) has its part cut off again, so no later record follows a broken one.
  *
  * Resume note: with file_version "brain.Event:2" TensorBoard does not drop data when steps go backwards
- * (it purges only on a SessionLog START event), so a resumed run should start a new file and skip the
- * steps {@link readScalars} finds already written, or the chart shows both.
+ * (it purges only on a SessionLog START event), so a resumed run must not leave the steps it recomputes
+ * in any file: run-events.ts rebuilds a resumed run's file from the metrics it keeps (reading the old
+ * wall times back with {@link readScalars}) and removes the old one.
  */
 import { closeSync, constants as fsc, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
